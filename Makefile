@@ -1,0 +1,54 @@
+# Two commands on a fresh machine:  `make run`  and  `make test`.
+# Everything they need (Python venv, system packages for the tests) is set up here.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+# System packages the test-suite drives for real: nginx (secure_link comparison),
+# wrk (benchmarks), PostgreSQL (database backend), Chromium (browser e2e test).
+APT_PACKAGES := nginx-light wrk postgresql chromium
+APT_PROBES   := /usr/sbin/nginx /usr/bin/wrk /usr/lib/postgresql /usr/bin/chromium
+
+.PHONY: run test lint deps venv clean bench help
+
+help:
+	@echo "make run    set up and serve the stack on embedded defaults"
+	@echo "make test   set up and run ruff + the whole test-suite"
+	@echo "make bench  run the benchmarks under bench/"
+	@echo "make clean  remove ./data and the virtualenv"
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+deps:
+	@missing=0; for p in $(APT_PROBES); do test -e $$p || missing=1; done; \
+	if [ $$missing = 1 ]; then \
+	  echo "installing system packages: $(APT_PACKAGES)"; \
+	  if [ "$$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi; \
+	  $$SUDO apt-get update -q >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $(APT_PACKAGES) >/dev/null; \
+	fi
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: venv deps lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+run: venv
+	$(BIN)/python -m scripts.run_stack
+
+bench: venv deps
+	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf data $(VENV)

@@ -1,0 +1,59 @@
+"""The data-layer port and the URL -> backend table."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Literal, Protocol
+
+Params = Mapping[str, Any] | None
+Row = dict[str, Any]
+
+
+class DatabaseError(Exception):
+    """The database could not be reached or a statement failed (mapped to 503 by the API)."""
+
+
+class Transaction(Protocol):
+    """One transaction; commits when the ``with`` block ends cleanly, rolls back otherwise."""
+
+    def execute(self, sql: str, params: Params = None) -> int:
+        """Run one statement; return the affected row count."""
+
+    def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None: ...
+
+    def fetchone(self, sql: str, params: Params = None) -> Row | None: ...
+
+    def fetchall(self, sql: str, params: Params = None) -> list[Row]: ...
+
+    def iterate(self, sql: str, params: Params = None) -> Iterator[Row]: ...
+
+
+class Database(Protocol):
+    url: str
+    dialect: Literal["sqlite", "postgresql"]
+
+    def transaction(self, write: bool = True) -> AbstractContextManager[Transaction]:
+        """Open a transaction. ``write=False`` lets SQLite readers run beside a writer."""
+
+    def migrate(self) -> int:
+        """Apply pending migrations (idempotent, safe across processes); return the version."""
+
+    def ping(self) -> None:
+        """Raise :class:`DatabaseError` when the database cannot answer (readiness checks)."""
+
+    def close(self) -> None: ...
+
+
+def open_database(url: str) -> Database:
+    if url.startswith("sqlite:"):
+        from delivery.db.sqlite import SQLiteDatabase
+
+        return SQLiteDatabase.from_url(url)
+    if url.startswith(("postgresql:", "postgres:")):
+        from delivery.db.postgres import PostgresDatabase
+
+        return PostgresDatabase(url)
+    raise ValueError(
+        f"unsupported database URL {url.split('@')[-1]!r}: use sqlite:///path or postgresql://..."
+    )

@@ -1,0 +1,317 @@
+"""Signed stream URLs: the token format of DESIGN.md ("Edge URL and token").
+
+``GET {edge}/tracks/{id}/{version}/{bitrate}.ogg?token={JWT}``
+
+The token is a compact JWT. Header: ``alg`` (``EdDSA`` preferred, so edges hold
+only public keys; ``HS256`` supported) and ``kid``. Claims: ``path`` (exactly
+the request path), ``exp``, ``iat``, ``sub`` and optionally ``ip``.
+
+The delivery service signs with :func:`sign_stream_token`; the edge verifies
+with :class:`TokenVerifier`. Both sides share this module so the format cannot
+drift. Security choices, each deliberate:
+
+* The algorithm allow-list is fixed (``EdDSA``, ``HS256``); ``none`` and every
+  other algorithm are refused before any key is looked at.
+* Each key is bound to ONE algorithm and PyJWT is told only that algorithm, so
+  an HS256 token "signed" with an EdDSA public key can never verify.
+* Failures carry distinct codes (:class:`TokenError.code`) so operators can
+  tell an expired link from a forged one; all of them are 403 at the edge.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cachetools import TTLCache
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from origin.secrets import ensure_secret, write_secret_file
+
+ALLOWED_ALGORITHMS: tuple[str, ...] = ("EdDSA", "HS256")
+MIN_HS256_SECRET_BYTES = 32
+DEFAULT_KEYS_DIR = Path("data") / "keys"
+
+
+class TokenError(Exception):
+    """A token that must be refused. ``code`` is stable and machine-readable."""
+
+    code = "token_invalid"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class TokenMissing(TokenError):
+    code = "token_missing"
+
+
+class TokenMalformed(TokenError):
+    code = "token_malformed"
+
+
+class TokenBadSignature(TokenError):
+    code = "token_bad_signature"
+
+
+class TokenExpired(TokenError):
+    code = "token_expired"
+
+
+class TokenPathMismatch(TokenError):
+    code = "token_path_mismatch"
+
+
+class TokenIpMismatch(TokenError):
+    code = "token_ip_mismatch"
+
+
+class KeyConfigError(ValueError):
+    """A key that cannot be used (wrong type, too short a secret, unknown algorithm)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    kid: str
+    algorithm: str
+    key: Any  # Ed25519PrivateKey or bytes (HS256 secret)
+
+
+@dataclass(frozen=True, slots=True)
+class VerificationKey:
+    kid: str
+    algorithm: str
+    key: Any  # Ed25519PublicKey or bytes (HS256 secret)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamClaims:
+    path: str
+    sub: str
+    exp: int
+    iat: int
+    ip: str | None
+    kid: str
+
+
+# -- keys ------------------------------------------------------------------------
+
+
+def kid_for_public_key(public_key: Ed25519PublicKey) -> str:
+    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return "ed-" + hashlib.sha256(raw).hexdigest()[:12]
+
+
+def kid_for_secret(secret: bytes) -> str:
+    # A truncated hash of a >= 32-byte random secret reveals nothing useful about it.
+    return "hs-" + hashlib.sha256(b"kid:" + secret).hexdigest()[:12]
+
+
+def _check_secret(secret: bytes) -> bytes:
+    if len(secret) < MIN_HS256_SECRET_BYTES:
+        raise KeyConfigError(
+            f"HS256 secret is {len(secret)} bytes; use at least {MIN_HS256_SECRET_BYTES}"
+        )
+    return secret
+
+
+def hs256_signing_key(secret: bytes | str, kid: str | None = None) -> SigningKey:
+    raw = _check_secret(secret.encode() if isinstance(secret, str) else secret)
+    return SigningKey(kid or kid_for_secret(raw), "HS256", raw)
+
+
+def hs256_verification_key(secret: bytes | str, kid: str | None = None) -> VerificationKey:
+    raw = _check_secret(secret.encode() if isinstance(secret, str) else secret)
+    return VerificationKey(kid or kid_for_secret(raw), "HS256", raw)
+
+
+def eddsa_signing_key(private_pem: bytes, kid: str | None = None) -> SigningKey:
+    key = serialization.load_pem_private_key(private_pem, password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise KeyConfigError("EdDSA signing key must be an Ed25519 private key (PEM, PKCS#8)")
+    return SigningKey(kid or kid_for_public_key(key.public_key()), "EdDSA", key)
+
+
+def eddsa_verification_key(public_pem: bytes, kid: str | None = None) -> VerificationKey:
+    key = serialization.load_pem_public_key(public_pem)
+    if not isinstance(key, Ed25519PublicKey):
+        raise KeyConfigError("EdDSA verification key must be an Ed25519 public key (PEM)")
+    return VerificationKey(kid or kid_for_public_key(key), "EdDSA", key)
+
+
+def verification_key_for(signing: SigningKey) -> VerificationKey:
+    if signing.algorithm == "EdDSA":
+        return VerificationKey(signing.kid, "EdDSA", signing.key.public_key())
+    return VerificationKey(signing.kid, signing.algorithm, signing.key)
+
+
+def public_pem(private_key: Ed25519PrivateKey) -> bytes:
+    return private_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def ensure_dev_keypair(directory: str | Path) -> tuple[Path, Path]:
+    """Create ``stream-signing.pem`` (0600) and ``stream-signing.pub.pem`` once; return both paths.
+
+    For development only: production keys come from the operator's secret store.
+    """
+    directory = Path(directory)
+    private_path = directory / "stream-signing.pem"
+    public_path = directory / "stream-signing.pub.pem"
+    if not private_path.exists():
+        key = Ed25519PrivateKey.generate()
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        write_secret_file(private_path, pem, 0o600)
+    if not public_path.exists():
+        key = serialization.load_pem_private_key(private_path.read_bytes(), password=None)
+        write_secret_file(public_path, public_pem(key), 0o644)
+    return private_path, public_path
+
+
+def ensure_dev_secret(path: str | Path, nbytes: int = 32) -> bytes:
+    """An HS256 secret stored at ``path``, generated (mode 0600) at first use."""
+    return ensure_secret(path, nbytes).encode()
+
+
+# -- signing ---------------------------------------------------------------------
+
+
+def sign_stream_token(
+    path: str,
+    *,
+    key: SigningKey,
+    ttl_s: int,
+    sub: str,
+    ip: str | None = None,
+    now: float | None = None,
+) -> str:
+    """A token granting GET/HEAD of exactly ``path`` for ``ttl_s`` seconds."""
+    if key.algorithm not in ALLOWED_ALGORITHMS:
+        raise KeyConfigError(f"algorithm {key.algorithm!r} is not allowed")
+    if ttl_s <= 0:
+        raise ValueError("ttl_s must be positive")
+    issued = int(now if now is not None else time.time())
+    claims: dict[str, Any] = {"path": path, "sub": sub, "iat": issued, "exp": issued + int(ttl_s)}
+    if ip:
+        claims["ip"] = ip
+    return jwt.encode(claims, key.key, algorithm=key.algorithm, headers={"kid": key.kid})
+
+
+# -- verification ----------------------------------------------------------------
+
+
+class TokenVerifier:
+    """Verify stream tokens against a set of keys (several ``kid``s during a rotation).
+
+    Verified signatures are cached briefly (token string -> claims, never past
+    ``exp``): a player sends dozens of range requests with one token, and the
+    signature check is the most expensive thing on an edge's hit path. The
+    path and IP checks still run on every request.
+    """
+
+    def __init__(
+        self,
+        keys: Iterable[VerificationKey],
+        *,
+        leeway_s: int = 0,
+        cache_size: int = 65536,
+        cache_ttl_s: float = 30.0,
+    ) -> None:
+        self._keys: dict[str, VerificationKey] = {}
+        for k in keys:
+            if k.algorithm not in ALLOWED_ALGORITHMS:
+                raise KeyConfigError(f"algorithm {k.algorithm!r} is not allowed")
+            self._keys[k.kid] = k
+        if not self._keys:
+            raise KeyConfigError("no verification keys configured")
+        self._leeway = leeway_s
+        self._cache: TTLCache[str, StreamClaims] | None = (
+            TTLCache(maxsize=cache_size, ttl=cache_ttl_s) if cache_size > 0 else None
+        )
+
+    @property
+    def kids(self) -> list[str]:
+        return sorted(self._keys)
+
+    def verify(
+        self,
+        token: str | None,
+        path: str,
+        client_ip: str | None = None,
+        now: float | None = None,
+    ) -> StreamClaims:
+        if not token:
+            raise TokenMissing("no token: add ?token=... from the delivery service")
+        current = time.time() if now is None else now
+        claims = self._cache.get(token) if self._cache is not None else None
+        if claims is None:
+            claims = self._decode(token, current)
+            if self._cache is not None:
+                self._cache[token] = claims
+        elif claims.exp + self._leeway <= current:
+            raise TokenExpired("token expired: ask the delivery service for a fresh URL")
+        if not hmac.compare_digest(claims.path.encode(), path.encode()):
+            raise TokenPathMismatch("token was issued for another path")
+        if claims.ip is not None and (
+            client_ip is None or not hmac.compare_digest(claims.ip.encode(), client_ip.encode())
+        ):
+            raise TokenIpMismatch("token is bound to another client address")
+        return claims
+
+    def _decode(self, token: str, now: float) -> StreamClaims:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError:
+            raise TokenMalformed("token is not a compact JWT") from None
+        alg = header.get("alg")
+        if alg not in ALLOWED_ALGORITHMS:
+            raise TokenMalformed(f"token algorithm {str(alg)[:20]!r} is not allowed")
+        kid = header.get("kid")
+        if kid is None and len(self._keys) == 1:
+            key = next(iter(self._keys.values()))
+        elif isinstance(kid, str) and kid in self._keys:
+            key = self._keys[kid]
+        else:
+            raise TokenBadSignature("token signed with an unknown key id")
+        if alg != key.algorithm:
+            raise TokenBadSignature("token algorithm does not match its key")
+        try:
+            payload = jwt.decode(
+                token,
+                key.key,
+                algorithms=[key.algorithm],
+                options={"require": ["exp", "iat", "path", "sub"], "verify_iat": False},
+                leeway=self._leeway,
+            )
+        except jwt.ExpiredSignatureError:
+            raise TokenExpired("token expired: ask the delivery service for a fresh URL") from None
+        except jwt.InvalidSignatureError:
+            raise TokenBadSignature("token signature does not verify") from None
+        except jwt.InvalidTokenError as exc:
+            raise TokenMalformed(f"token rejected: {exc}") from None
+        path, sub, ip = payload.get("path"), payload.get("sub"), payload.get("ip")
+        exp, iat = payload.get("exp"), payload.get("iat")
+        if (
+            not isinstance(path, str)
+            or not isinstance(sub, str)
+            or (ip is not None and not isinstance(ip, str))
+        ):
+            raise TokenMalformed("token claims have the wrong types")
+        if not isinstance(exp, int) or not isinstance(iat, int):
+            raise TokenMalformed("token exp/iat must be integers")
+        if exp + self._leeway <= now:
+            raise TokenExpired("token expired: ask the delivery service for a fresh URL")
+        return StreamClaims(path=path, sub=sub, exp=exp, iat=iat, ip=ip, kid=key.kid)

@@ -1,0 +1,43 @@
+"""The origin package's error tree.
+
+Every object-store backend translates its SDK's exceptions into these at its
+own edge, so callers (encoder, edge, delivery) never see botocore or google
+exceptions::
+
+    StoreError
+    ├── InvalidKey          a key or prefix outside the documented layout (also ValueError)
+    ├── ObjectNotFound      no object under that key (also FileNotFoundError)
+    ├── RangeNotSatisfiable a byte range that starts past the end of the object
+    ├── StoreUnavailable    the backend could not be reached or answered with a server error
+    └── StoreConfigError    a store URL or setting that cannot work (raised at start-up)
+"""
+
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    """Base class of every error raised by the origin package."""
+
+
+class InvalidKey(StoreError, ValueError):
+    """A key, prefix, track id or version that is not part of the documented layout."""
+
+
+class ObjectNotFound(StoreError, FileNotFoundError):
+    """No object exists under the key."""
+
+
+class RangeNotSatisfiable(StoreError):
+    """A requested byte range starts at or beyond the end of the object."""
+
+    def __init__(self, message: str, size: int) -> None:
+        super().__init__(message)
+        self.size = size
+
+
+class StoreUnavailable(StoreError):
+    """The backend could not be reached, timed out, or failed on its side."""
+
+
+class StoreConfigError(StoreError):
+    """The store URL or its options cannot work; raised at start-up, loudly."""

@@ -1,0 +1,166 @@
+"""Object key layout shared by every store (DESIGN.md, "Object keys").
+
+::
+
+    tracks/{track_id}/{version}/{bitrate}.ogg
+    tracks/{track_id}/{version}/manifest.json
+    tracks/{track_id}/latest.json
+
+Validation here is also the path-traversal guard: a key that parses against
+this layout cannot contain ``..``, an absolute path, a backslash, NUL or any
+control character, because every segment is matched against a strict pattern.
+Every backend and the origin server call :func:`validate_key` before any I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from origin.errors import InvalidKey
+
+TRACK_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"
+VERSION_PATTERN = r"[0-9a-f]{16}"
+BITRATES: tuple[int, ...] = (96, 160, 320)
+ROOT = "tracks"
+
+_TRACK_ID_RE = re.compile(rf"^{TRACK_ID_PATTERN}$")
+_VERSION_RE = re.compile(rf"^{VERSION_PATTERN}$")
+_KEY_RE = re.compile(
+    rf"^{ROOT}/(?P<track_id>{TRACK_ID_PATTERN})/"
+    rf"(?:(?P<latest>latest\.json)"
+    rf"|(?P<version>{VERSION_PATTERN})/(?:(?P<manifest>manifest\.json)|(?P<bitrate>[0-9]{{2,3}})\.ogg))$"
+)
+_PREFIX_RE = re.compile(
+    rf"^(?:{ROOT}/(?:(?P<track_id>{TRACK_ID_PATTERN})/(?:(?P<version>{VERSION_PATTERN})/)?)?)?$"
+)
+
+KeyKind = Literal["rendition", "manifest", "latest"]
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectKey:
+    """A parsed, valid object key."""
+
+    kind: KeyKind
+    track_id: str
+    version: str | None = None
+    bitrate: int | None = None
+
+    def __str__(self) -> str:
+        if self.kind == "latest":
+            return latest_key(self.track_id)
+        if self.kind == "manifest":
+            return manifest_key(self.track_id, self.version or "")
+        return rendition_key(self.track_id, self.version or "", self.bitrate or 0)
+
+
+def _describe(value: str) -> str:
+    # repr() escapes control characters, so an error message never carries raw NULs or newlines.
+    return repr(value[:200])
+
+
+def validate_track_id(track_id: str) -> str:
+    if not isinstance(track_id, str) or not _TRACK_ID_RE.match(track_id):
+        raise InvalidKey(
+            f"invalid track id {_describe(str(track_id))}: use 1-64 characters "
+            "A-Z a-z 0-9 _ -, starting with a letter or digit"
+        )
+    return track_id
+
+
+def validate_version(version: str) -> str:
+    if not isinstance(version, str) or not _VERSION_RE.match(version):
+        raise InvalidKey(
+            f"invalid version {_describe(str(version))}: expected 16 lowercase hex characters"
+        )
+    return version
+
+
+def validate_bitrate(bitrate: int) -> int:
+    if bitrate not in BITRATES:
+        raise InvalidKey(f"invalid bitrate {bitrate!r}: expected one of {BITRATES}")
+    return bitrate
+
+
+def rendition_key(track_id: str, version: str, bitrate: int) -> str:
+    validate_track_id(track_id)
+    validate_version(version)
+    validate_bitrate(bitrate)
+    return f"{ROOT}/{track_id}/{version}/{bitrate}.ogg"
+
+
+def manifest_key(track_id: str, version: str) -> str:
+    validate_track_id(track_id)
+    validate_version(version)
+    return f"{ROOT}/{track_id}/{version}/manifest.json"
+
+
+def latest_key(track_id: str) -> str:
+    validate_track_id(track_id)
+    return f"{ROOT}/{track_id}/latest.json"
+
+
+def version_prefix(track_id: str, version: str) -> str:
+    validate_track_id(track_id)
+    validate_version(version)
+    return f"{ROOT}/{track_id}/{version}/"
+
+
+def track_prefix(track_id: str) -> str:
+    validate_track_id(track_id)
+    return f"{ROOT}/{track_id}/"
+
+
+def parse_key(key: str) -> ObjectKey:
+    """Parse ``key`` against the layout; raise :class:`InvalidKey` for anything else."""
+    if not isinstance(key, str):
+        raise InvalidKey(f"object key must be a string, not {type(key).__name__}")
+    m = _KEY_RE.match(key)
+    if m is None:
+        raise InvalidKey(
+            f"invalid object key {_describe(key)}: expected tracks/<track_id>/<version>/"
+            "<bitrate>.ogg, tracks/<track_id>/<version>/manifest.json or "
+            "tracks/<track_id>/latest.json"
+        )
+    track_id = m["track_id"]
+    if m["latest"]:
+        return ObjectKey("latest", track_id)
+    version = m["version"]
+    if m["manifest"]:
+        return ObjectKey("manifest", track_id, version)
+    bitrate = int(m["bitrate"])
+    if bitrate not in BITRATES:
+        raise InvalidKey(f"invalid object key {_describe(key)}: bitrate must be one of {BITRATES}")
+    return ObjectKey("rendition", track_id, version, bitrate)
+
+
+def validate_key(key: str) -> str:
+    """Return ``key`` unchanged if it is a valid object key, else raise :class:`InvalidKey`."""
+    parse_key(key)
+    return key
+
+
+def validate_prefix(prefix: str) -> str:
+    """Return ``prefix`` if it is a listable prefix of the layout.
+
+    Valid prefixes are ``""``, ``"tracks/"``, ``"tracks/{id}/"`` and
+    ``"tracks/{id}/{version}/"`` — whole segments only, so a listing never
+    matches a neighbour whose id merely starts with the same letters.
+    """
+    if not isinstance(prefix, str) or not _PREFIX_RE.match(prefix):
+        raise InvalidKey(
+            f"invalid prefix {_describe(str(prefix))}: expected '', 'tracks/', "
+            "'tracks/<track_id>/' or 'tracks/<track_id>/<version>/'"
+        )
+    return prefix
+
+
+def content_type_for(key: str) -> str:
+    """The Content-Type an object under ``key`` is served with."""
+    if key.endswith(".ogg"):
+        return "audio/ogg"
+    if key.endswith(".json"):
+        return "application/json"
+    return "application/octet-stream"

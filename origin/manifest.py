@@ -1,0 +1,184 @@
+"""The manifest (``manifest.json``, schema 1) and the ``latest.json`` pointer (DESIGN.md).
+
+Readers ignore unknown fields and fill defaults for missing optional ones, so
+a newer writer never breaks an older reader. Writers use :meth:`Manifest.to_json`.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from origin.errors import StoreError
+from origin.keys import (
+    BITRATES,
+    latest_key,
+    manifest_key,
+    rendition_key,
+    validate_track_id,
+    validate_version,
+)
+
+SCHEMA_VERSION = 1
+
+
+class ManifestError(StoreError):
+    """A manifest or latest.json that cannot be parsed or breaks the schema."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class SourceInfo(_Model):
+    sha256: str
+    bytes: int
+    container: str | None = None
+    codec: str | None = None
+    sample_rate: int | None = None
+    channels: int | None = None
+    duration_s: float = 0.0
+    bitrate_kbps: float | None = None
+    lossless: bool = False
+
+
+class Loudness(_Model):
+    integrated_lufs: float | None = None
+    true_peak_dbtp: float | None = None
+    lra: float | None = None
+    track_gain_db: float | None = None
+
+
+class Rendition(_Model):
+    bitrate_kbps: int
+    key: str
+    bytes: int
+    sha256: str
+    duration_s: float = 0.0
+    avg_bitrate_kbps: float = 0.0
+    sample_rate: int = 44100
+    channels: int = 2
+    content_type: str = "audio/ogg"
+
+    @field_validator("bitrate_kbps")
+    @classmethod
+    def _known_bitrate(cls, v: int) -> int:
+        if v not in BITRATES:
+            raise ValueError(f"bitrate_kbps must be one of {BITRATES}")
+        return v
+
+
+class EncoderInfo(_Model):
+    profile: str
+    ffmpeg: str = ""
+
+
+class Manifest(_Model):
+    schema_: int = Field(SCHEMA_VERSION, alias="schema")
+    track_id: str
+    version: str
+    created_at: str
+    source: SourceInfo
+    tags: dict[str, str] = Field(default_factory=dict)
+    loudness: Loudness = Field(default_factory=Loudness)
+    renditions: list[Rendition]
+    encoder: EncoderInfo
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    @field_validator("track_id")
+    @classmethod
+    def _track_id(cls, v: str) -> str:
+        return validate_track_id(v)
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, v: str) -> str:
+        return validate_version(v)
+
+    @property
+    def key(self) -> str:
+        return manifest_key(self.track_id, self.version)
+
+    @property
+    def duration_s(self) -> float:
+        durations = [r.duration_s for r in self.renditions if r.duration_s]
+        return max(durations) if durations else self.source.duration_s
+
+    @property
+    def bitrates(self) -> list[int]:
+        return sorted(r.bitrate_kbps for r in self.renditions)
+
+    def rendition(self, bitrate_kbps: int) -> Rendition | None:
+        for r in self.renditions:
+            if r.bitrate_kbps == bitrate_kbps:
+                return r
+        return None
+
+    def rendition_for_key(self, key: str) -> Rendition | None:
+        for r in self.renditions:
+            if r.key == key:
+                return r
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, mode="json")
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False).encode() + b"\n"
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> Manifest:
+        try:
+            manifest = cls.model_validate_json(data)
+        except ValidationError as exc:
+            raise ManifestError(f"invalid manifest: {_first_error(exc)}") from None
+        if manifest.schema_ != SCHEMA_VERSION:
+            raise ManifestError(f"unsupported manifest schema {manifest.schema_}")
+        for r in manifest.renditions:
+            expected = rendition_key(manifest.track_id, manifest.version, r.bitrate_kbps)
+            if r.key != expected:
+                raise ManifestError(f"rendition key {r.key!r} does not match {expected!r}")
+        return manifest
+
+
+class Latest(_Model):
+    version: str
+    published_at: str
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, v: str) -> str:
+        return validate_version(v)
+
+    @staticmethod
+    def key_for(track_id: str) -> str:
+        return latest_key(track_id)
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.model_dump(mode="json")).encode() + b"\n"
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> Latest:
+        try:
+            return cls.model_validate_json(data)
+        except ValidationError as exc:
+            raise ManifestError(f"invalid latest.json: {_first_error(exc)}") from None
+
+    @classmethod
+    def now(cls, version: str) -> Latest:
+        return cls(version=version, published_at=utc_now())
+
+
+def utc_now() -> str:
+    """RFC 3339 UTC timestamp with second precision, e.g. ``2026-11-27T22:33:00Z``."""
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err.get("loc", ()))
+    return f"{loc}: {err.get('msg')}" if loc else str(err.get("msg"))
