@@ -12,3 +12,7 @@ from fastapi import FastAPI
 
 def install_modules(app: FastAPI) -> None:
     """Attach the module routers to ``app`` (filled in by the modules work)."""
+
+
+def add_cli_commands(subparsers) -> None:
+    """Add the modules' subcommands (e.g. ``catalog sync``) to the ``delivery`` CLI parser."""
