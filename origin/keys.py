@@ -62,7 +62,7 @@ def _describe(value: str) -> str:
 
 
 def validate_track_id(track_id: str) -> str:
-    if not isinstance(track_id, str) or not _TRACK_ID_RE.match(track_id):
+    if not isinstance(track_id, str) or not _TRACK_ID_RE.fullmatch(track_id):
         raise InvalidKey(
             f"invalid track id {_describe(str(track_id))}: use 1-64 characters "
             "A-Z a-z 0-9 _ -, starting with a letter or digit"
@@ -71,7 +71,7 @@ def validate_track_id(track_id: str) -> str:
 
 
 def validate_version(version: str) -> str:
-    if not isinstance(version, str) or not _VERSION_RE.match(version):
+    if not isinstance(version, str) or not _VERSION_RE.fullmatch(version):
         raise InvalidKey(
             f"invalid version {_describe(str(version))}: expected 16 lowercase hex characters"
         )
@@ -117,7 +117,7 @@ def parse_key(key: str) -> ObjectKey:
     """Parse ``key`` against the layout; raise :class:`InvalidKey` for anything else."""
     if not isinstance(key, str):
         raise InvalidKey(f"object key must be a string, not {type(key).__name__}")
-    m = _KEY_RE.match(key)
+    m = _KEY_RE.fullmatch(key)
     if m is None:
         raise InvalidKey(
             f"invalid object key {_describe(key)}: expected tracks/<track_id>/<version>/"
@@ -149,7 +149,7 @@ def validate_prefix(prefix: str) -> str:
     ``"tracks/{id}/{version}/"`` — whole segments only, so a listing never
     matches a neighbour whose id merely starts with the same letters.
     """
-    if not isinstance(prefix, str) or not _PREFIX_RE.match(prefix):
+    if not isinstance(prefix, str) or not _PREFIX_RE.fullmatch(prefix):
         raise InvalidKey(
             f"invalid prefix {_describe(str(prefix))}: expected '', 'tracks/', "
             "'tracks/<track_id>/' or 'tracks/<track_id>/<version>/'"
