@@ -255,6 +255,11 @@ class LocalStore:
         keys.sort()
         return keys
 
+    def check(self) -> None:
+        """Raise unless the root directory is there and readable (readiness probes)."""
+        if not self.root.is_dir() or not os.access(self.root, os.R_OK | os.X_OK):
+            raise StoreUnavailable(f"local store directory {str(self.root)!r} is not readable")
+
     def remove_all(self) -> None:
         """Delete every object (tests and ``make clean`` only)."""
         shutil.rmtree(self.root / ROOT, ignore_errors=True)

@@ -106,6 +106,45 @@ class ObjectStore(Protocol):
         """Remove the object. Deleting a missing key is not an error."""
 
 
+@runtime_checkable
+class Presigner(Protocol):
+    """A store that can hand out URLs a client uses directly, without credentials.
+
+    ``S3Store`` (SigV4) and ``GCSStore`` (V4 signing) implement it, e.g. for
+    delivery's "direct from the bucket" URLs. ``LocalStore`` does not.
+    """
+
+    def presigned_url(self, key: str, expires_s: int, method: str = "GET") -> str:
+        """A URL allowing ``method`` (GET, HEAD or PUT) on ``key`` for ``expires_s`` seconds."""
+
+
+def content_etag(sha256: str | None, native: str) -> str:
+    """A strong ETag derived from the content's sha256 when known, else the backend's own.
+
+    S3Store and GCSStore use it and LocalStore computes the same form, so the
+    same bytes carry the same ETag in every store (replicas and caches agree)
+    and the validator never depends on how the object was uploaded (S3
+    multipart ETags, GCS generations, mtimes).
+    """
+    if sha256:
+        return f'"{sha256[:32]}"'
+    native = native.strip()
+    if native.startswith('"') or native.startswith("W/"):
+        return native
+    return f'"{native}"'
+
+
+def normalize_store_prefix(prefix: str) -> str:
+    """A bucket prefix from a store URL: ``"/a/b/"`` -> ``"a/b"``; refuses aliasing segments."""
+    cleaned = prefix.strip("/")
+    if not cleaned:
+        return ""
+    for segment in cleaned.split("/"):
+        if segment in ("", ".", "..") or any(ord(c) < 0x20 or c in "\\\x7f" for c in segment):
+            raise StoreConfigError(f"invalid store prefix {prefix!r}")
+    return cleaned
+
+
 def resolve_range(size: int, start: int, end: int | None) -> tuple[int, int]:
     """Clamp a requested inclusive range to an object of ``size`` bytes."""
     if start < 0 or (end is not None and end < start):

@@ -49,3 +49,40 @@ def postgres_url():
 @pytest.fixture
 def unique_name():
     return f"t{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def s3_store_url(moto_endpoint, unique_name):
+    """An ``s3://`` store URL on a fresh, empty bucket of the session's moto server."""
+    import boto3
+    from botocore.config import Config
+
+    bucket = f"b-{unique_name.lower()}"
+    client = boto3.client(
+        "s3",
+        endpoint_url=moto_endpoint,
+        region_name="us-east-1",
+        config=Config(signature_version="s3v4"),
+    )
+    client.create_bucket(Bucket=bucket)
+    return f"s3://{bucket}/audio?endpoint_url={moto_endpoint}&region=us-east-1"
+
+
+@pytest.fixture
+def gcs_store_url(gcs_endpoint, unique_name):
+    """A ``gs://`` store URL on a fresh, empty bucket of the session's GCS emulator.
+
+    ``STORAGE_EMULATOR_HOST`` is set for the session by ``gcs_endpoint``, so
+    ``open_store(url)`` talks to the emulator with anonymous credentials.
+    """
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    bucket = f"b-{unique_name.lower()}"
+    client = storage.Client(
+        project="test",
+        credentials=AnonymousCredentials(),
+        client_options={"api_endpoint": gcs_endpoint},
+    )
+    client.create_bucket(bucket)
+    return f"gs://{bucket}/audio"

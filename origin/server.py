@@ -1,0 +1,434 @@
+"""The origin HTTP server: one object store, served to edges over HTTP.
+
+A raw ASGI callable (no framework on the streaming path)::
+
+    GET|HEAD /tracks/...      the object; Bearer pull token required
+    GET      /healthz         liveness (``?ready=1`` also checks the store)
+    GET      /readyz          readiness: the store answers
+    GET      /metrics         Prometheus text format
+
+Order of checks on an object request, all before any store I/O: the method
+(405), the pull token (401, compared in constant time), the key (400, the
+path-traversal guard of :mod:`origin.keys`). Then a ``stat`` decides the
+conditional and range answers (304, 416, 206, 200); only a GET opens a read.
+The stat, the open and the first chunk run in ONE worker-thread hop; further
+chunks are read one per hop (bounded memory) until the end or until the
+client goes away. Errors are JSON:
+``{"error": {"status": N, "code": "...", "message": "..."}}``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+import anyio
+from anyio import to_thread
+
+from origin.errors import (
+    InvalidKey,
+    ObjectNotFound,
+    RangeNotSatisfiable,
+    StoreError,
+    StoreUnavailable,
+)
+from origin.keys import latest_key, parse_key
+from origin.metrics import OriginMetrics
+from origin.ranges import MalformedRange, content_range, parse_range, unsatisfied_range
+from origin.ranges import RangeNotSatisfiable as UnsatisfiableRangeHeader
+from origin.store import ObjectInfo, ObjectReader, ObjectStore
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+log = logging.getLogger("origin.server")
+
+# Objects under a version never change (DESIGN.md), so caches may keep them forever;
+# latest.json moves on every publish and must be revalidated.
+IMMUTABLE = "public, max-age=31536000, immutable"
+REVALIDATE = "no-cache"
+_OPEN_ATTEMPTS = 3
+_CHALLENGE = "www-authenticate"
+
+
+class HTTPError(Exception):
+    def __init__(self, status: int, code: str, message: str, headers=()) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, list(headers)
+
+
+def error_body(status: int, code: str, message: str) -> bytes:
+    return json.dumps({"error": {"status": status, "code": code, "message": message}}).encode()
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    # Repeated headers are joined with ", " (RFC 9110 5.3); values are latin-1 on the wire.
+    merged: dict[str, str] = {}
+    for raw_name, raw_value in scope.get("headers", []):
+        name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+        merged[name] = f"{merged[name]}, {value}" if name in merged else value
+    return merged
+
+
+def _opaque(tag: str) -> str:
+    tag = tag.strip()
+    return tag[2:] if tag.startswith("W/") else tag
+
+
+def none_match(header: str, etag: str) -> bool:
+    """If-None-Match uses the weak comparison: ``W/"x"`` matches ``"x"``."""
+    if header.strip() == "*":
+        return True
+    return _opaque(etag) in {_opaque(t) for t in header.split(",") if t.strip()}
+
+
+def _http_date(value: str) -> datetime | None:
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _seconds(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(microsecond=0)
+
+
+def not_modified(headers: dict[str, str], info: ObjectInfo) -> bool:
+    """RFC 9110 13.2.2: If-None-Match decides when present, else If-Modified-Since."""
+    if "if-none-match" in headers:
+        return none_match(headers["if-none-match"], info.etag)
+    since = _http_date(headers.get("if-modified-since", ""))
+    return since is not None and _seconds(info.modified) <= since
+
+
+def range_applies(headers: dict[str, str], info: ObjectInfo) -> bool:
+    """If-Range: serve the range only if the client's validator still matches (strongly)."""
+    value = headers.get("if-range")
+    if value is None:
+        return True
+    value = value.strip()
+    if value.startswith('"') or value.startswith("W/"):
+        return value == info.etag  # a weak tag never matches here
+    when = _http_date(value)
+    return when is not None and when == _seconds(info.modified)
+
+
+@dataclass
+class _Answer:
+    """What to send: status and headers, and for a body the open read and its first chunk."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    reader: ObjectReader | None = None
+    chunks: Iterator[bytes] | None = None
+    first: bytes = b""
+    length: int = 0
+
+
+class OriginApp:
+    """ASGI app serving ``store`` to clients holding one of ``pull_tokens``."""
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        pull_tokens: list[str],
+        *,
+        metrics: OriginMetrics | None = None,
+    ) -> None:
+        tokens = [t.strip() for t in pull_tokens if t and t.strip()]
+        if not tokens:
+            raise ValueError("the origin server needs at least one pull token")
+        self.store = store
+        self.metrics = metrics or OriginMetrics()
+        self._tokens = [t.encode() for t in tokens]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        method = scope["method"]
+        status = 500
+
+        async def tracked(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body" and message.get("body"):
+                self.metrics.bytes_sent.inc(len(message["body"]))
+            await send(message)
+
+        try:
+            await self._route(scope, receive, tracked)
+        except HTTPError as exc:
+            await self._send_error(tracked, method, exc)
+        finally:
+            label = method if method in ("GET", "HEAD") else "other"
+            self.metrics.requests.labels(label, str(status)).inc()
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path, method = scope["path"], scope["method"]
+        if path in ("/healthz", "/readyz", "/metrics"):
+            if method not in ("GET", "HEAD"):
+                raise _method_not_allowed()
+            if path == "/metrics":
+                body, ctype = self.metrics.render()
+                await _send_bytes(send, 200, body, ctype, head=method == "HEAD")
+                return
+            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+            ready = path == "/readyz" or query.get("ready", ["0"])[-1] not in ("", "0")
+            await self._health(send, ready, head=method == "HEAD")
+            return
+        if method not in ("GET", "HEAD"):
+            raise _method_not_allowed()
+        headers = _headers(scope)
+        self._authenticate(headers)
+        key = path[1:]
+        try:
+            kind = parse_key(key).kind
+        except InvalidKey as exc:
+            raise HTTPError(400, "invalid_key", str(exc)) from None
+        await self._serve_object(key, kind, method, headers, receive, send)
+
+    def _authenticate(self, headers: dict[str, str]) -> None:
+        scheme, _, presented = headers.get("authorization", "").partition(" ")
+        candidate = presented.strip().encode("latin-1")
+        if scheme.lower() == "bearer" and candidate:
+            # Compare with every token, without stopping early, in constant time each.
+            matched = False
+            for token in self._tokens:
+                matched |= hmac.compare_digest(token, candidate)
+            if matched:
+                return
+            challenge = 'Bearer realm="origin", error="invalid_token"'
+            raise HTTPError(
+                401,
+                "invalid_token",
+                "the pull token is not valid",
+                [(_CHALLENGE, challenge)],
+            )
+        raise HTTPError(
+            401,
+            "unauthorized",
+            "send Authorization: Bearer <pull token>",
+            [(_CHALLENGE, 'Bearer realm="origin"')],
+        )
+
+    def _call(self, operation: str, call: Callable[[], Any]) -> Any:
+        """Run one store call (in a worker thread), mapping its errors to HTTP answers."""
+        try:
+            return self.metrics.timed(operation, call)
+        except ObjectNotFound as exc:
+            raise HTTPError(404, "not_found", str(exc)) from None
+        except InvalidKey as exc:
+            raise HTTPError(400, "invalid_key", str(exc)) from None
+        except RangeNotSatisfiable:
+            raise  # the caller decides again with fresh metadata
+        except (StoreError, OSError) as exc:
+            log.warning("store %s failed: %s", operation, exc)
+            raise HTTPError(503, "store_unavailable", "the object store is unavailable") from None
+
+    def _decide(self, key: str, kind: str, method: str, headers: dict[str, str]) -> _Answer:
+        """Everything up to the first body chunk, in ONE worker-thread hop.
+
+        Stat, conditionals, range, open and the first read all block; doing them
+        in one hop keeps small ranges (the common edge fill) cheap.
+        """
+        cache_control = REVALIDATE if kind == "latest" else IMMUTABLE
+        # The object may change between the stat (which decides the answer) and the
+        # open (which delivers bytes): if the versions differ, decide again.
+        for attempt in range(_OPEN_ATTEMPTS):
+            info: ObjectInfo = self._call("stat", lambda: self.store.stat(key))
+            base = _object_headers(info, cache_control)
+            if not_modified(headers, info):
+                return _Answer(304, base)
+            span = self._span(headers, info)
+            if span is None:
+                status, start, end = 200, 0, info.size - 1
+            else:
+                status, (start, end) = 206, span
+                base.append(("content-range", content_range(start, end, info.size)))
+            base.append(("content-length", str(end - start + 1)))
+            if method == "HEAD":
+                return _Answer(status, base)
+            # An empty object is opened as (0, None): its only valid span is empty.
+            last = None if end < start else end
+            try:
+                reader = self._call(
+                    "open", lambda s=start, e=last: self.store.open_range(key, s, e)
+                )
+            except HTTPError as exc:
+                if exc.status == 404 and attempt < _OPEN_ATTEMPTS - 1:
+                    continue  # deleted since the stat, or being replaced: look again
+                raise
+            except RangeNotSatisfiable:
+                continue  # it shrank since the stat
+            if reader.info.etag != info.etag or (reader.start, reader.end) != (start, end):
+                reader.close()
+                continue
+            chunks = iter(reader)
+            try:
+                first = next(chunks, b"")
+            except (StoreError, OSError) as exc:
+                reader.close()
+                log.warning("read of %r failed: %s", key, exc)
+                raise HTTPError(
+                    503, "store_unavailable", "the object store is unavailable"
+                ) from None
+            return _Answer(status, base, reader, chunks, first, end - start + 1)
+        raise HTTPError(503, "store_unavailable", f"{key!r} kept changing while being opened")
+
+    async def _serve_object(self, key, kind, method, headers, receive, send) -> None:
+        answer = await to_thread.run_sync(self._decide, key, kind, method, headers)
+        if answer.reader is None:
+            await _send_start(send, answer.status, answer.headers)
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await self._stream(answer, receive, send)
+
+    def _span(self, headers: dict[str, str], info: ObjectInfo) -> tuple[int, int] | None:
+        if not range_applies(headers, info):
+            return None
+        try:
+            return parse_range(headers.get("range"), info.size)
+        except MalformedRange:
+            return None  # RFC 9110 lets a server ignore a Range it cannot parse
+        except UnsatisfiableRangeHeader:
+            raise HTTPError(
+                416,
+                "range_not_satisfiable",
+                f"the range lies outside the object's {info.size} bytes",
+                [("content-range", unsatisfied_range(info.size))],
+            ) from None
+
+    async def _stream(self, answer: _Answer, receive: Receive, send: Send) -> None:
+        reader, chunks = answer.reader, answer.chunks
+        assert reader is not None and chunks is not None
+        sent = len(answer.first)
+        self.metrics.streams.inc()
+        try:
+            await _send_start(send, answer.status, answer.headers)
+            if sent >= answer.length:
+                # A small object or range: one message, no further thread hops.
+                body = {"type": "http.response.body", "body": answer.first, "more_body": False}
+                await send(body)
+                return
+            async with anyio.create_task_group() as group:
+                group.start_soon(_cancel_on_disconnect, receive, group.cancel_scope)
+                body = {"type": "http.response.body", "body": answer.first, "more_body": True}
+                await send(body)
+                while sent < answer.length:
+                    try:
+                        chunk = await to_thread.run_sync(next, chunks, b"")
+                        if not chunk:
+                            raise StoreUnavailable(f"{sent} of {answer.length} bytes, then EOF")
+                    except (StoreError, OSError) as exc:
+                        # Too late for a status code: end the response short, so the
+                        # client (an edge) sees a truncated body and never caches it.
+                        log.warning("read of %r failed mid-stream: %s", reader.info.key, exc)
+                        group.cancel_scope.cancel()
+                        return
+                    sent += len(chunk)
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                group.cancel_scope.cancel()
+        finally:
+            self.metrics.streams.dec()
+            if sent >= answer.length:
+                reader.close()  # a finished read has nothing left to wait for
+            else:
+                with anyio.CancelScope(shield=True):
+                    await to_thread.run_sync(reader.close)
+
+    async def _health(self, send: Send, ready: bool, head: bool) -> None:
+        if not ready:
+            await _send_json(send, 200, {"status": "ok"}, head)
+            return
+        try:
+            await to_thread.run_sync(self.metrics.timed, "check", self._check_store)
+        except Exception as exc:  # any failure means "not ready", with the reason logged
+            log.warning("readiness check failed: %s", exc)
+            body = error_body(503, "not_ready", "the object store is not reachable")
+            await _send_bytes(send, 503, body, "application/json", head)
+            return
+        await _send_json(send, 200, {"status": "ready"}, head)
+
+    def _check_store(self) -> None:
+        check = getattr(self.store, "check", None)
+        if check is not None:
+            check()
+        else:
+            self.store.exists(latest_key("readiness-probe"))
+
+    async def _send_error(self, send: Send, method: str, exc: HTTPError) -> None:
+        body = error_body(exc.status, exc.code, exc.message)
+        await _send_bytes(send, exc.status, body, "application/json", method == "HEAD", exc.headers)
+
+
+def _method_not_allowed() -> HTTPError:
+    return HTTPError(405, "method_not_allowed", "use GET or HEAD", [("allow", "GET, HEAD")])
+
+
+async def _cancel_on_disconnect(receive: Receive, scope: anyio.CancelScope) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            scope.cancel()
+            return
+
+
+def _object_headers(info: ObjectInfo, cache_control: str) -> list[tuple[str, str]]:
+    headers = [
+        ("content-type", info.content_type),
+        ("accept-ranges", "bytes"),
+        ("etag", info.etag),
+        ("last-modified", format_datetime(info.modified.astimezone(UTC), usegmt=True)),
+        ("cache-control", cache_control),
+    ]
+    if info.sha256:
+        headers.append(("x-checksum-sha256", info.sha256))
+    return headers
+
+
+async def _send_start(send: Send, status: int, headers: list[tuple[str, str]]) -> None:
+    raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+    raw.append((b"x-content-type-options", b"nosniff"))
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+
+
+async def _send_bytes(send, status, body: bytes, ctype: str, head: bool, extra=()) -> None:
+    headers = [("content-type", ctype), ("content-length", str(len(body))), *extra]
+    await _send_start(send, status, headers)
+    await send({"type": "http.response.body", "body": b"" if head else body})
+
+
+async def _send_json(send: Send, status: int, payload: dict, head: bool) -> None:
+    await _send_bytes(send, status, json.dumps(payload).encode(), "application/json", head)
+
+
+def create_app(
+    store: ObjectStore, pull_tokens: list[str], *, metrics: OriginMetrics | None = None
+) -> ASGIApp:
+    """The origin ASGI app for ``store``; requests must carry one of ``pull_tokens``."""
+    return OriginApp(store, pull_tokens, metrics=metrics)
