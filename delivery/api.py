@@ -1,0 +1,279 @@
+"""HTTP routes of the delivery service (v1).
+
+=======================================  ==============================================
+``GET /v1/tracks/{id}/stream``           signed URLs at the caller's bitrate (DESIGN.md)
+``GET /v1/tracks/{id}``                  metadata, loudness, durations, renditions
+``GET /v1/me``                           who the token says you are, and your tier
+``GET|PUT /v1/admin/users/{id}[/tier]``  subscription tiers, behind the admin token
+``GET /healthz`` / ``GET /readyz``       liveness / readiness (database + store)
+``GET /metrics``                         Prometheus
+=======================================  ==============================================
+
+Every error is the JSON body of :mod:`delivery.errors`. The stream route is
+``async`` and does no blocking work on a warm cache (see :mod:`delivery.streams`).
+"""
+
+from __future__ import annotations
+
+import hmac
+
+import anyio.to_thread
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from delivery.context import DeliveryContext
+from delivery.errors import ApiError, BadRequest, Forbidden, Unauthorized
+from delivery.identity import Principal
+from delivery.schemas import ErrorBody, Health, Me, StreamAnswer, TierChange, TrackInfo, UserTier
+from delivery.tiers import InvalidUserId, UnknownTier
+from origin.keys import latest_key
+
+router = APIRouter()
+
+_ERRORS = {
+    400: {"model": ErrorBody, "description": "Bad input"},
+    401: {"model": ErrorBody, "description": "Missing, invalid or expired token"},
+    404: {"model": ErrorBody, "description": "Unknown track (`track_not_found`) or version"},
+}
+_BEARER = {"security": [{"bearer": []}]}
+_ADMIN = {"security": [{"admin": []}]}
+_NO_STORE = {"Cache-Control": "private, no-store"}
+
+
+def _ctx(request: Request) -> DeliveryContext:
+    return request.app.state.delivery
+
+
+async def _principal(request: Request) -> Principal:
+    principal = await _ctx(request).authenticator.authenticate_async(
+        request.headers.get("authorization")
+    )
+    request.state.principal = principal
+    return principal
+
+
+def _json(body: bytes, status: int = 200) -> Response:
+    return Response(body, status_code=status, media_type="application/json", headers=_NO_STORE)
+
+
+_QUALITIES = ("low", "normal", "high", "auto")
+# The stream route parses its two query parameters itself: FastAPI's per-parameter
+# validation is a measurable share of this hot path. They are documented here instead.
+_STREAM_PARAMETERS = [
+    {
+        "name": "quality",
+        "in": "query",
+        "required": False,
+        "description": "low | normal | high | auto (default: the best your tier allows)",
+        "schema": {"type": "string", "enum": list(_QUALITIES), "default": "auto"},
+    },
+    {
+        "name": "version",
+        "in": "query",
+        "required": False,
+        "description": "Pin a version (16 lowercase hex characters)",
+        "schema": {"type": "string", "pattern": "^[0-9a-f]{16}$"},
+    },
+]
+
+
+def _stream_query(request: Request) -> tuple[str, str | None]:
+    params = request.query_params
+    quality = params.get("quality", "auto")
+    if quality not in _QUALITIES:
+        raise BadRequest(
+            f"quality: use one of {', '.join(_QUALITIES)}, not {quality[:20]!r}",
+            code="invalid_request",
+        )
+    return quality, params.get("version")
+
+
+@router.get(
+    "/v1/tracks/{track_id}/stream",
+    response_model=StreamAnswer,
+    responses={**_ERRORS, 429: {"model": ErrorBody, "description": "Rate limited"}},
+    openapi_extra={**_BEARER, "parameters": _STREAM_PARAMETERS},
+    tags=["tracks"],
+    summary="Signed stream URLs at the bitrate your subscription allows",
+)
+async def stream(request: Request, track_id: str) -> Response:
+    ctx = _ctx(request)
+    principal = await _principal(request)
+    quality, version = _stream_query(request)
+    try:
+        ctx.limiter.check(principal.user_id)
+    except ApiError:
+        ctx.metrics.rate_limited.inc()
+        raise
+    client = request.client
+    answer = await ctx.issuer.answer(
+        principal, track_id, quality, version, client.host if client else None
+    )
+    return _json(ctx.issuer.encode(answer))
+
+
+@router.get(
+    "/v1/tracks/{track_id}",
+    response_model=TrackInfo,
+    responses=_ERRORS,
+    openapi_extra=_BEARER,
+    tags=["tracks"],
+    summary="Track metadata: tags, loudness, durations and renditions",
+)
+async def track_info(
+    request: Request,
+    track_id: str = Path(max_length=200),
+    version: str | None = Query(None, max_length=64),
+) -> Response:
+    ctx = _ctx(request)
+    principal = await _principal(request)
+    track = await ctx.catalog.track(track_id, version)
+    allowed = set(ctx.issuer.allowed(principal.tier))
+    m = track.manifest
+    body = {
+        "track_id": m.track_id,
+        "version": m.version,
+        "created_at": m.created_at,
+        "published_at": track.published_at,
+        "duration_s": track.duration_s,
+        "tags": dict(m.tags),
+        "loudness": track.loudness,
+        "source": {
+            "codec": m.source.codec,
+            "container": m.source.container,
+            "sample_rate": m.source.sample_rate,
+            "channels": m.source.channels,
+            "duration_s": m.source.duration_s,
+            "lossless": m.source.lossless,
+        },
+        "renditions": [
+            {
+                "bitrate_kbps": r.bitrate_kbps,
+                "bytes": r.bytes,
+                "duration_s": r.duration_s,
+                "avg_bitrate_kbps": r.avg_bitrate_kbps,
+                "sample_rate": r.sample_rate,
+                "channels": r.channels,
+                "content_type": r.content_type,
+                "entitled": r.bitrate_kbps in allowed,
+            }
+            for r in sorted(m.renditions, key=lambda r: r.bitrate_kbps)
+        ],
+        "entitled_bitrates": [b for b in track.bitrates if b in allowed],
+    }
+    return _json(ctx.issuer.encode(body))
+
+
+@router.get("/v1/me", response_model=Me, responses=_ERRORS, openapi_extra=_BEARER, tags=["users"])
+async def me(request: Request) -> Me:
+    principal = await _principal(request)
+    return Me(
+        user_id=principal.user_id,
+        tier=principal.tier,
+        entitled_bitrates=list(_ctx(request).issuer.allowed(principal.tier)),
+    )
+
+
+# -- admin ------------------------------------------------------------------------
+
+
+def _require_admin(request: Request) -> None:
+    tokens = _ctx(request).admin_tokens
+    if not tokens:
+        raise Forbidden(
+            "the admin API is disabled: configure DELIVERY_ADMIN_TOKENS", code="admin_disabled"
+        )
+    scheme, _, presented = (request.headers.get("authorization") or "").partition(" ")
+    presented_bytes = presented.strip().encode()
+    ok = False
+    for token in tokens:  # compare against every token: timing says nothing about which
+        ok |= hmac.compare_digest(presented_bytes, token.encode())
+    if scheme.lower() != "bearer" or not ok:
+        raise Unauthorized(
+            "admin bearer token required",
+            headers={"WWW-Authenticate": 'Bearer realm="delivery-admin"'},
+        )
+
+
+def _user_tier(record) -> UserTier:
+    return UserTier(user_id=record.user_id, tier=record.tier, updated_at=record.updated_at)
+
+
+@router.put(
+    "/v1/admin/users/{user_id}/tier",
+    response_model=UserTier,
+    responses=_ERRORS,
+    openapi_extra=_ADMIN,
+    tags=["admin"],
+    summary="Set a user's subscription tier",
+)
+def set_tier(request: Request, change: TierChange, user_id: str = Path(max_length=200)) -> UserTier:
+    _require_admin(request)
+    ctx = _ctx(request)
+    try:
+        record = ctx.tiers.set(user_id, change.tier)
+    except InvalidUserId as exc:
+        raise BadRequest(str(exc), code="invalid_user_id") from None
+    except UnknownTier as exc:
+        raise BadRequest(str(exc), code="unknown_tier") from None
+    return _user_tier(record)
+
+
+@router.get(
+    "/v1/admin/users/{user_id}",
+    response_model=UserTier,
+    responses=_ERRORS,
+    openapi_extra=_ADMIN,
+    tags=["admin"],
+    summary="A user's subscription tier",
+)
+def get_user(request: Request, user_id: str = Path(max_length=200)) -> UserTier:
+    _require_admin(request)
+    try:
+        return _user_tier(_ctx(request).tiers.get(user_id))
+    except InvalidUserId as exc:
+        raise BadRequest(str(exc), code="invalid_user_id") from None
+
+
+# -- operations -------------------------------------------------------------------
+
+
+@router.get("/healthz", response_model=Health, tags=["operations"], summary="Liveness")
+async def healthz() -> Response:
+    return Response(b'{"status":"ok"}', media_type="application/json")
+
+
+@router.get(
+    "/readyz",
+    response_model=Health,
+    responses={503: {"model": Health}},
+    tags=["operations"],
+    summary="Readiness: the database and the object store answer",
+)
+async def readyz(request: Request) -> JSONResponse:
+    ctx = _ctx(request)
+    checks: dict[str, str] = {}
+
+    def probe_db() -> None:
+        ctx.db.ping()
+
+    def probe_store() -> None:
+        ctx.store.exists(latest_key("readiness-probe"))
+
+    for name, probe in (("database", probe_db), ("store", probe_store)):
+        try:
+            await anyio.to_thread.run_sync(probe)
+            checks[name] = "ok"
+        except Exception as exc:  # any failure means "not ready", with the reason shown
+            checks[name] = f"failed: {type(exc).__name__}: {str(exc)[:200]}"
+    ready = all(v == "ok" for v in checks.values())
+    return JSONResponse(
+        {"status": "ok" if ready else "unavailable", "checks": checks},
+        status_code=200 if ready else 503,
+    )
+
+
+@router.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+async def metrics(request: Request) -> Response:
+    m = _ctx(request).metrics
+    return Response(m.render(), media_type=m.content_type)

@@ -1,0 +1,379 @@
+"""User authentication: ``Authorization: Bearer <JWT>`` verified with PyJWT.
+
+Keys come from HS256 secrets (ours, e.g. minted by ``delivery token``) and/or a
+JWKS document (file or URL) holding RS256 / ES256 / EdDSA public keys from an
+identity provider. Security choices, each deliberate:
+
+* The algorithm allow-list is explicit (settings); ``none`` is not even
+  representable in it. The token's ``alg`` must be on the list AND equal to
+  the algorithm the selected key is bound to, and PyJWT is given only that one
+  algorithm — so an HS256 token "signed" with an RSA public key as the HMAC
+  secret can never verify: HS256 only ever uses the configured secrets, and
+  symmetric (``oct``) keys in a JWKS are ignored.
+* JWKS keys are cached (cachetools) and refreshed every ``jwks_cache_ttl_s``;
+  a token with an unknown ``kid`` triggers a refresh (a key rotation at the
+  IdP), rate-limited to one per ``jwks_min_refresh_interval_s`` so junk kids
+  cannot make us hammer the IdP. A failed refresh keeps the last good keys.
+* Verified tokens are cached briefly (never past ``exp``): a player asks for
+  many URLs with one token and signature checks dominate the hot path.
+
+Failures are 401 with ``WWW-Authenticate: Bearer`` (RFC 6750).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio.to_thread
+import httpx
+import jwt
+from cachetools import TTLCache
+
+from delivery.errors import Unauthorized
+from delivery.identity import Principal
+from delivery.tiers import MISSING, InvalidUserId, TierResolver, validate_user_id
+from edge.token import kid_for_secret
+
+log = logging.getLogger("delivery.auth")
+
+_ASYMMETRIC_KTY = {"RSA": "RS256", "EC": "ES256", "OKP": "EdDSA"}
+
+
+class JwksError(Exception):
+    """A JWKS document that cannot be fetched or parsed."""
+
+
+class _RefreshNeeded(Exception):
+    """Raised on the event loop when verifying needs a (blocking) JWKS fetch."""
+
+
+class AuthFailure(Exception):
+    def __init__(self, message: str, code: str = "invalid_token") -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+def parse_jwks(document: bytes | str, algorithms: Iterable[str]) -> dict[str, jwt.PyJWK]:
+    """Signing keys by ``kid`` from a JWKS document; keys we must not use are skipped."""
+    try:
+        data = json.loads(document)
+    except (ValueError, UnicodeDecodeError):
+        raise JwksError("JWKS is not JSON") from None
+    if not isinstance(data, dict) or not isinstance(data.get("keys"), list):
+        raise JwksError('JWKS must be an object with a "keys" list')
+    allowed = set(algorithms)
+    keys: dict[str, jwt.PyJWK] = {}
+    for entry in data["keys"]:
+        if not isinstance(entry, dict):
+            continue
+        kty = entry.get("kty")
+        # Symmetric keys never come from a JWKS: that is the door to HS/RS confusion.
+        if kty not in _ASYMMETRIC_KTY or entry.get("use", "sig") != "sig":
+            continue
+        try:
+            key = jwt.PyJWK(entry)
+        except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError) as exc:
+            log.warning("skipping unusable JWKS key %r: %s", entry.get("kid"), exc)
+            continue
+        if key.algorithm_name not in allowed:
+            continue
+        kid = entry.get("kid")
+        keys[kid if isinstance(kid, str) else ""] = key
+    return keys
+
+
+class JwksKeySet:
+    """Public keys from a JWKS file or URL, cached and refreshed on rotation."""
+
+    def __init__(
+        self,
+        location: str,
+        algorithms: Iterable[str],
+        *,
+        cache_ttl_s: float = 300.0,
+        min_refresh_interval_s: float = 30.0,
+        timeout_s: float = 5.0,
+        client: httpx.Client | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.location = location
+        self._algorithms = tuple(algorithms)
+        self._is_url = urlsplit(location).scheme in ("http", "https")
+        self._client = client or (httpx.Client(timeout=timeout_s) if self._is_url else None)
+        self._clock = clock
+        self._min_interval = min_refresh_interval_s
+        # One entry ("keys"): present while fresh; its expiry is the periodic refresh.
+        self._fresh: TTLCache[str, dict[str, jwt.PyJWK]] = TTLCache(1, cache_ttl_s, timer=clock)
+        self._keys: dict[str, jwt.PyJWK] = {}  # last good set, used while a refresh fails
+        self._last_attempt = float("-inf")
+        self._lock = threading.Lock()
+        self.fetches = 0
+
+    def _fetch(self) -> bytes:
+        self.fetches += 1
+        if not self._is_url:
+            try:
+                return Path(self.location.removeprefix("file://")).read_bytes()
+            except OSError as exc:
+                raise JwksError(f"cannot read JWKS file {self.location!r}: {exc}") from None
+        try:
+            response = self._client.get(self.location, headers={"Accept": "application/json"})
+        except httpx.HTTPError as exc:
+            raise JwksError(f"cannot fetch JWKS {self.location!r}: {exc}") from None
+        if response.status_code != 200:
+            raise JwksError(f"JWKS {self.location!r} answered {response.status_code}")
+        return response.content
+
+    def refresh(self) -> None:
+        """Fetch now; raise :class:`JwksError` on failure (the old keys stay in use)."""
+        self._last_attempt = self._clock()
+        keys = parse_jwks(self._fetch(), self._algorithms)
+        self._keys = keys
+        self._fresh["keys"] = keys
+
+    def load(self) -> None:
+        """First fetch at start-up: failures here are loud."""
+        with self._lock:
+            self.refresh()
+        if not self._keys:
+            raise JwksError(f"JWKS {self.location!r} holds no usable signing key")
+
+    def _due(self) -> bool:
+        return self._clock() - self._last_attempt >= self._min_interval
+
+    def _try_refresh(self, why: str) -> None:
+        with self._lock:
+            # Re-checked under the lock: another thread may have refreshed while we waited.
+            if (why == "stale" and "keys" in self._fresh) or not self._due():
+                return
+            try:
+                self.refresh()
+            except JwksError as exc:
+                log.warning(
+                    "JWKS refresh (%s) failed, keeping %d keys: %s", why, len(self._keys), exc
+                )
+
+    def key_for(self, kid: str | None, *, allow_fetch: bool) -> jwt.PyJWK | None:
+        """The key for ``kid``; may refresh (blocking) unless ``allow_fetch`` is false.
+
+        Refreshes happen when the set is older than the cache TTL, or for an unknown
+        ``kid``; either way at most once per ``min_refresh_interval_s``, so neither
+        junk kids nor an IdP outage (stale keys stay in use) turn into a fetch storm.
+        """
+        stale = "keys" not in self._fresh
+        key = self._pick(kid)
+        if (stale or key is None) and self._due():
+            if not allow_fetch:
+                raise _RefreshNeeded
+            self._try_refresh("stale" if stale else "unknown kid")
+            key = self._pick(kid)
+        return key
+
+    def _pick(self, kid: str | None) -> jwt.PyJWK | None:
+        if kid is not None:
+            return self._keys.get(kid)
+        # A token without kid is only acceptable when the choice is unambiguous.
+        return next(iter(self._keys.values())) if len(self._keys) == 1 else None
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+
+def _www_authenticate(realm: str, failure: AuthFailure | None) -> str:
+    if failure is None:
+        return f'Bearer realm="{realm}"'
+    # A header value: printable ASCII only, and no quote that would end the parameter.
+    description = "".join(c if " " <= c <= "~" and c != '"' else "'" for c in failure.message)
+    return f'Bearer realm="{realm}", error="invalid_token", error_description="{description}"'
+
+
+class JwtAuthenticator:
+    """The :class:`delivery.identity.Authenticator` of the delivery service."""
+
+    realm = "delivery"
+
+    def __init__(
+        self,
+        *,
+        tiers: TierResolver,
+        algorithms: Iterable[str],
+        hs256_secrets: Iterable[bytes] = (),
+        jwks: JwksKeySet | None = None,
+        issuer: str | None = None,
+        audience: str | None = None,
+        leeway_s: int = 30,
+        cache_size: int = 10_000,
+        cache_ttl_s: float = 60.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.algorithms = frozenset(algorithms)
+        secrets = list(hs256_secrets) if "HS256" in self.algorithms else []
+        self._hs256 = secrets
+        self._hs256_by_kid = {kid_for_secret(s): s for s in secrets}
+        self._jwks = jwks
+        if not self._hs256 and jwks is None:
+            raise ValueError("no user-token verification keys configured")
+        self._tiers = tiers
+        self._issuer = issuer
+        self._audience = audience
+        self._leeway = leeway_s
+        self._clock = clock
+        self._require = ["exp", "sub"] + (["iss"] if issuer else []) + (["aud"] if audience else [])
+        self._cache: TTLCache[str, dict[str, Any]] | None = (
+            TTLCache(cache_size, cache_ttl_s) if cache_size > 0 and cache_ttl_s > 0 else None
+        )
+        self._cache_lock = threading.Lock()
+
+    # -- verification ---------------------------------------------------------------
+
+    def _token(self, authorization: str | None) -> str:
+        if not authorization:
+            raise AuthFailure("missing bearer token", code="unauthorized")
+        scheme, _, token = authorization.strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise AuthFailure("expected 'Authorization: Bearer <token>'", code="unauthorized")
+        if len(token) > 8192:
+            raise AuthFailure("token too long")
+        return token
+
+    def verify(self, token: str, *, allow_fetch: bool = True) -> dict[str, Any]:
+        """Verified claims of ``token``; raises :class:`AuthFailure`."""
+        now = self._clock()
+        if self._cache is not None:
+            # The lock: modules verify in threadpool threads while the stream route
+            # verifies on the event loop, and cachetools caches are not thread-safe.
+            with self._cache_lock:
+                claims = self._cache.get(token)
+            if claims is not None:
+                if claims["exp"] + self._leeway <= now:
+                    raise AuthFailure("token expired", code="token_expired")
+                return claims
+        claims = self._decode(token, allow_fetch)
+        if self._cache is not None:
+            with self._cache_lock:
+                self._cache[token] = claims
+        return claims
+
+    def _decode(self, token: str, allow_fetch: bool) -> dict[str, Any]:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError:
+            raise AuthFailure("malformed token") from None
+        alg = header.get("alg")
+        if not isinstance(alg, str) or alg not in self.algorithms:
+            raise AuthFailure(f"token algorithm {str(alg)[:16]!r} is not allowed")
+        kid = header.get("kid")
+        if kid is not None and not isinstance(kid, str):
+            raise AuthFailure("token kid must be a string")
+        if alg == "HS256":
+            by_kid = self._hs256_by_kid.get(kid) if kid else None
+            candidates: list[Any] = [by_kid] if by_kid is not None else list(self._hs256)
+        else:
+            key = self._jwks.key_for(kid, allow_fetch=allow_fetch) if self._jwks else None
+            if key is None:
+                raise AuthFailure("token signed with an unknown key")
+            if key.algorithm_name != alg:
+                raise AuthFailure("token algorithm does not match its key")
+            candidates = [key.key]
+        if not candidates:
+            raise AuthFailure("token signed with an unknown key")
+        options = {"require": self._require, "verify_aud": self._audience is not None}
+        last: AuthFailure | None = None
+        for key in candidates:
+            try:
+                claims = jwt.decode(
+                    token,
+                    key,
+                    algorithms=[alg],
+                    audience=self._audience,
+                    issuer=self._issuer,
+                    leeway=self._leeway,
+                    options=options,
+                )
+            except jwt.InvalidSignatureError:
+                last = AuthFailure("token signature does not verify")
+                continue
+            except jwt.ExpiredSignatureError:
+                raise AuthFailure("token expired", code="token_expired") from None
+            except jwt.InvalidTokenError as exc:
+                raise AuthFailure(f"token rejected: {exc}") from None
+            return self._checked(claims)
+        raise last or AuthFailure("token signature does not verify")
+
+    def _checked(self, claims: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(claims.get("exp"), int | float):
+            raise AuthFailure("token exp must be a number")
+        try:
+            validate_user_id(claims.get("sub"))
+        except InvalidUserId:
+            raise AuthFailure("token sub is not a valid user id") from None
+        return claims
+
+    # -- the Authenticator protocol -------------------------------------------------
+
+    def _unauthorized(self, failure: AuthFailure) -> Unauthorized:
+        header = _www_authenticate(self.realm, None if failure.code == "unauthorized" else failure)
+        return Unauthorized(
+            failure.message, code=failure.code, headers={"WWW-Authenticate": header}
+        )
+
+    def authenticate(self, authorization: str | None) -> Principal:
+        """Blocking form (may fetch a JWKS or read the database); for sync dependencies."""
+        try:
+            claims = self.verify(self._token(authorization))
+        except AuthFailure as failure:
+            raise self._unauthorized(failure) from None
+        user_id = claims["sub"]
+        return Principal(user_id, self._tiers.resolve(user_id, claims), claims)
+
+    async def authenticate_async(self, authorization: str | None) -> Principal:
+        """Event-loop form: blocking work (JWKS fetch, uncached tier) goes to a thread."""
+        try:
+            token = self._token(authorization)
+            try:
+                claims = self.verify(token, allow_fetch=False)
+            except _RefreshNeeded:
+                claims = await anyio.to_thread.run_sync(self.verify, token)
+        except AuthFailure as failure:
+            raise self._unauthorized(failure) from None
+        user_id = claims["sub"]
+        tier = self._tiers.resolve_cached(user_id, claims)
+        if tier is MISSING:
+            tier = await anyio.to_thread.run_sync(self._tiers.resolve, user_id, claims)
+        return Principal(user_id, tier, claims)
+
+    def close(self) -> None:
+        if self._jwks is not None:
+            self._jwks.close()
+
+
+def mint_user_token(
+    secret: bytes,
+    user_id: str,
+    *,
+    ttl_s: int,
+    issuer: str | None,
+    audience: str | None,
+    extra: Mapping[str, Any] | None = None,
+    now: float | None = None,
+) -> str:
+    """An HS256 user token (``delivery token``, tests and the bench)."""
+    validate_user_id(user_id)
+    issued = int(time.time() if now is None else now)
+    claims: dict[str, Any] = {"sub": user_id, "iat": issued, "exp": issued + int(ttl_s)}
+    if issuer:
+        claims["iss"] = issuer
+    if audience:
+        claims["aud"] = audience
+    claims.update(extra or {})
+    return jwt.encode(claims, secret, algorithm="HS256", headers={"kid": kid_for_secret(secret)})

@@ -1,0 +1,218 @@
+"""``delivery`` command line: serve, manage tiers, mint development tokens.
+
+::
+
+    delivery serve [--host H] [--port P] [--workers N]
+    delivery users set-tier alice premium
+    delivery users get alice
+    delivery token --user alice [--tier premium] [--ttl 1h]
+    delivery config                       # effective settings, secrets masked
+
+Settings come from ``DELIVERY_*`` variables (:mod:`delivery.settings`). Errors
+are one line on stderr and a non-zero exit: 2 for bad input or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import sys
+from collections.abc import Sequence
+
+from delivery import modules
+from delivery.settings import DeliverySettings, SettingsError, load_settings
+
+_DURATION_RE = re.compile(r"^(\d+)([smhd]?)$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_TOKEN_TTL_S = 30 * 86400
+
+
+class CliError(Exception):
+    """A one-line message for the user; exit status 2."""
+
+
+def parse_duration(text: str) -> int:
+    """``90`` / ``90s`` / ``15m`` / ``1h`` / ``2d`` -> seconds."""
+    m = _DURATION_RE.match(text.strip().lower())
+    if not m or int(m[1]) <= 0:
+        raise CliError(f"invalid duration {text!r}: use e.g. 900, 15m, 1h or 2d")
+    return int(m[1]) * _UNITS[m[2]]
+
+
+# -- commands -----------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace, settings: DeliverySettings) -> int:
+    import uvicorn
+
+    from delivery import credentials
+    from delivery.app import create_app
+
+    host = args.host or settings.host
+    port = args.port or settings.port
+    workers = args.workers or settings.workers
+    common = {
+        "host": host,
+        "port": port,
+        "proxy_headers": True,
+        "forwarded_allow_ips": settings.forwarded_allow_ips,
+        "log_level": settings.log_level,
+        "access_log": settings.access_log and not args.no_access_log,
+    }
+    if workers == 1:
+        # Build the app here so a bad setting fails before the socket is bound.
+        uvicorn.run(create_app(settings), **common)
+        return 0
+    # Several workers: generate dev secrets and migrate once, in the parent, so workers
+    # never race on first run; each worker then builds its own app from the environment.
+    credentials.user_jwt_secrets(settings, create=settings.dev_mode)
+    credentials.admin_tokens(settings, create=settings.dev_mode)
+    if settings.signer == "edge":
+        credentials.stream_signing_key(settings)
+    from delivery.app import open_migrated_database
+
+    open_migrated_database(settings).close()
+    uvicorn.run("delivery.app:create_app", factory=True, workers=workers, **common)
+    return 0
+
+
+def _tier_store(settings: DeliverySettings):
+    from delivery.app import open_migrated_database
+    from delivery.tiers import TierStore
+
+    db = open_migrated_database(settings)
+    return db, TierStore(db, settings.entitlements, settings.default_tier, cache_ttl_s=0)
+
+
+def cmd_users(args: argparse.Namespace, settings: DeliverySettings) -> int:
+    from delivery.tiers import InvalidUserId, UnknownTier
+
+    db, store = _tier_store(settings)
+    try:
+        if args.users_command == "set-tier":
+            record = store.set(args.user, args.tier)
+        else:
+            record = store.get(args.user)
+    except (InvalidUserId, UnknownTier) as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        db.close()
+    print(
+        json.dumps(
+            {"user_id": record.user_id, "tier": record.tier, "updated_at": record.updated_at}
+        )
+    )
+    return 0
+
+
+def cmd_token(args: argparse.Namespace, settings: DeliverySettings) -> int:
+    from delivery import credentials
+    from delivery.auth import mint_user_token
+    from delivery.tiers import InvalidUserId
+
+    ttl = parse_duration(args.ttl)
+    if ttl > MAX_TOKEN_TTL_S:
+        raise CliError(f"--ttl {args.ttl} is longer than {MAX_TOKEN_TTL_S // 86400} days")
+    secrets = credentials.user_jwt_secrets(settings, create=settings.dev_mode)
+    if not secrets or "HS256" not in settings.jwt_algorithms:
+        raise CliError(
+            "no local token secret is configured (DELIVERY_JWT_HS256_SECRETS or "
+            "DELIVERY_JWT_HS256_SECRET_FILE, or DELIVERY_DEV_MODE=true): tokens must come "
+            "from your identity provider"
+        )
+    extra = {}
+    if args.tier is not None:
+        if args.tier not in settings.entitlements:
+            raise CliError(
+                f"unknown tier {args.tier!r}: choose from {', '.join(settings.entitlements)}"
+            )
+        if not settings.tier_claim:
+            raise CliError(
+                "DELIVERY_TIER_CLAIM is empty, so a tier in the token would be ignored; "
+                "use `delivery users set-tier` instead"
+            )
+        extra[settings.tier_claim] = args.tier
+    try:
+        token = mint_user_token(
+            secrets[0],
+            args.user,
+            ttl_s=ttl,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            extra=extra,
+        )
+    except InvalidUserId as exc:
+        raise CliError(str(exc)) from None
+    print(token)
+    return 0
+
+
+def cmd_config(args: argparse.Namespace, settings: DeliverySettings) -> int:
+    print(json.dumps(settings.public_dict(), indent=2, default=str))
+    return 0
+
+
+# -- parser -------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="delivery", description="Audio delivery service: signed stream URLs by subscription."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    serve = sub.add_parser("serve", help="run the HTTP service (default 127.0.0.1:8000)")
+    serve.add_argument("--host", help="listen address (DELIVERY_HOST)")
+    serve.add_argument("--port", type=int, help="listen port (DELIVERY_PORT)")
+    serve.add_argument("--workers", type=int, help="worker processes (DELIVERY_WORKERS)")
+    serve.add_argument("--no-access-log", action="store_true", help="no per-request log lines")
+    serve.set_defaults(handler=cmd_serve)
+
+    users = sub.add_parser("users", help="subscription tiers in the delivery database")
+    users_sub = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
+    set_tier = users_sub.add_parser("set-tier", help="set a user's tier")
+    set_tier.add_argument("user")
+    set_tier.add_argument("tier")
+    get = users_sub.add_parser("get", help="show a user's tier")
+    get.add_argument("user")
+    users.set_defaults(handler=cmd_users)
+
+    token = sub.add_parser("token", help="mint a user JWT from the local (dev) secret")
+    token.add_argument("--user", required=True, help="the user id (the token's sub)")
+    token.add_argument("--tier", help="put this tier in the token's tier claim")
+    token.add_argument("--ttl", default="1h", help="lifetime: 900, 15m, 1h, 2d (default 1h)")
+    token.set_defaults(handler=cmd_token)
+
+    config = sub.add_parser("config", help="print the effective settings (secrets masked)")
+    config.set_defaults(handler=cmd_config)
+
+    # The modules (playlists, search, social) add their own commands, e.g. `catalog sync`.
+    # They set `func(args)`; ours set `handler(args, settings)`.
+    modules.add_cli_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        handler = getattr(args, "handler", None)
+        if handler is None:
+            func = getattr(args, "func", None)
+            if func is None:
+                parser.error(f"command {args.command!r} has no handler")
+            result = func(args)
+            return int(result or 0)
+        return handler(args, load_settings())
+    except (CliError, SettingsError) as exc:
+        print(f"delivery: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

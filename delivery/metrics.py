@@ -1,0 +1,105 @@
+"""Prometheus metrics of the delivery service (``GET /metrics``).
+
+One registry per app, so several apps in one process (tests) never collide.
+
+* ``delivery_http_requests_total{method,route,status}`` and
+  ``delivery_http_request_duration_seconds{method,route}`` — ``route`` is the
+  route template (``/v1/tracks/{track_id}/stream``), never the raw path, so the
+  label set stays bounded whatever clients send.
+* ``delivery_url_signatures_total{signer}`` — every URL signed.
+* ``delivery_stream_answers_total{tier,bitrate,capped}`` — what was served.
+* ``delivery_rate_limited_total`` and ``delivery_catalog_store_reads_total``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client.exposition import generate_latest
+
+_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class DeliveryMetrics:
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "delivery_http_requests", "HTTP requests", ["method", "route", "status"], registry=r
+        )
+        self.latency = Histogram(
+            "delivery_http_request_duration_seconds",
+            "Time to answer an HTTP request",
+            ["method", "route"],
+            buckets=_BUCKETS,
+            registry=r,
+        )
+        self.signatures = Counter("delivery_url_signatures", "URLs signed", ["signer"], registry=r)
+        self.stream_answers = Counter(
+            "delivery_stream_answers",
+            "Stream URL answers",
+            ["tier", "bitrate", "capped"],
+            registry=r,
+        )
+        self.rate_limited = Counter(
+            "delivery_rate_limited", "Stream requests refused by the rate limit", registry=r
+        )
+        self.catalog_reads = Counter(
+            "delivery_catalog_store_reads", "Catalog reads that reached the store", registry=r
+        )
+        # Resolving a labelled child costs a dict build and lock; the hot path reuses them.
+        self._children: dict[tuple, Any] = {}
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        self._child(self.requests, method, route, str(status)).inc()
+        self._child(self.latency, method, route).observe(seconds)
+
+    def signed(self, signer: str, count: int = 1) -> None:
+        self._child(self.signatures, signer).inc(count)
+
+    def stream_answer(self, tier: str, bitrate: int, capped: bool) -> None:
+        self._child(self.stream_answers, tier, str(bitrate), "true" if capped else "false").inc()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class MetricsMiddleware:
+    """A lean ASGI middleware timing every HTTP request by route template."""
+
+    def __init__(self, app: Any, metrics: DeliveryMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_status(message: dict) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            self.metrics.observe_request(
+                scope["method"], template, status, time.perf_counter() - start
+            )

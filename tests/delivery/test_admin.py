@@ -1,0 +1,116 @@
+"""Subscription tiers: the admin endpoint, the database, the cache."""
+
+from __future__ import annotations
+
+import pytest
+
+from delivery.db import open_database
+from delivery.tiers import InvalidUserId, TierStore, UnknownTier
+from tests.delivery.conftest import client_for
+
+pytestmark = pytest.mark.anyio
+
+
+def admin(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_set_tier_upgrades_the_stream(client, auth, admin_token):
+    r = await client.get("/v1/tracks/sine/stream?quality=high", headers=auth("hana"))
+    assert (r.json()["bitrate_kbps"], r.json()["capped"]) == (160, True)
+    r = await client.put(
+        "/v1/admin/users/hana/tier", json={"tier": "premium"}, headers=admin(admin_token)
+    )
+    assert r.status_code == 200
+    body = r.json()
+    assert (body["user_id"], body["tier"]) == ("hana", "premium")
+    assert body["updated_at"].endswith("Z")
+    r = await client.get("/v1/tracks/sine/stream?quality=high", headers=auth("hana"))
+    assert (r.json()["bitrate_kbps"], r.json()["capped"]) == (320, False)
+    r = await client.get("/v1/admin/users/hana", headers=admin(admin_token))
+    assert r.json()["tier"] == "premium"
+
+
+async def test_unknown_users_are_free(client, admin_token):
+    r = await client.get("/v1/admin/users/nobody", headers=admin(admin_token))
+    assert r.json() == {"user_id": "nobody", "tier": "free", "updated_at": None}
+
+
+@pytest.mark.parametrize(
+    "headers", [{}, {"Authorization": "Bearer wrong-token-123456"}, {"Authorization": "Basic x"}]
+)
+async def test_admin_token_required(client, headers, mint):
+    r = await client.put("/v1/admin/users/x/tier", json={"tier": "premium"}, headers=headers)
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"] == 'Bearer realm="delivery-admin"'
+    # A user token is not an admin token.
+    r = await client.put(
+        "/v1/admin/users/x/tier",
+        json={"tier": "premium"},
+        headers={"Authorization": f"Bearer {mint('x')}"},
+    )
+    assert r.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "code"),
+    [
+        ("/v1/admin/users/x/tier", {"tier": "gold"}, "unknown_tier"),
+        ("/v1/admin/users/x/tier", {"tier": ""}, "invalid_request"),
+        ("/v1/admin/users/x/tier", {}, "invalid_request"),
+        ("/v1/admin/users/x/tier", {"tier": "premium", "extra": 1}, "invalid_request"),
+        ("/v1/admin/users/x/tier", ["premium"], "invalid_request"),
+        ("/v1/admin/users/has%20space/tier", {"tier": "premium"}, "invalid_user_id"),
+    ],
+)
+async def test_bad_admin_input_is_400(client, admin_token, path, body, code):
+    r = await client.put(path, json=body, headers=admin(admin_token))
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["code"] == code
+
+
+async def test_invalid_json_body_is_400(client, admin_token):
+    r = await client.put(
+        "/v1/admin/users/x/tier",
+        content=b"{nope",
+        headers={**admin(admin_token), "Content-Type": "application/json"},
+    )
+    assert r.status_code == 400
+
+
+async def test_admin_api_disabled_without_tokens(make_app):
+    app = make_app(admin_tokens=[])
+    async with client_for(app) as c:
+        r = await c.put("/v1/admin/users/x/tier", json={"tier": "premium"}, headers=admin("x" * 20))
+    assert r.status_code == 403
+    assert r.json()["error"]["code"] == "admin_disabled"
+
+
+def test_tier_store(tmp_path):
+    db = open_database(f"sqlite:///{tmp_path / 't.db'}")
+    db.migrate()
+    store = TierStore(db, ["free", "premium"], "free", cache_ttl_s=60)
+    assert store.lookup("ann") is None
+    store.set("ann", "premium")
+    assert store.lookup("ann") == "premium"  # the writer forgets its cached "None"
+    assert store.get("ann").tier == "premium"
+    store.set("ann", "free")
+    assert store.get("ann").tier == "free"
+    with pytest.raises(UnknownTier):
+        store.set("ann", "gold")
+    with pytest.raises(InvalidUserId):
+        store.set("a b", "free")
+    db.close()
+
+
+def test_other_workers_see_a_change_after_the_cache_ttl(tmp_path):
+    db = open_database(f"sqlite:///{tmp_path / 't.db'}")
+    db.migrate()
+    worker_a = TierStore(db, ["free", "premium"], "free", cache_ttl_s=3600)
+    worker_b = TierStore(db, ["free", "premium"], "free", cache_ttl_s=0)
+    assert worker_a.lookup("bo") is None
+    worker_b.set("bo", "premium")
+    assert worker_a.lookup("bo") is None  # stale until its TTL
+    worker_a.forget("bo")
+    assert worker_a.lookup("bo") == "premium"
+    db.close()
