@@ -4,6 +4,45 @@ Append new migrations at the end; never edit one that has shipped. Each entry
 holds the SQL for both dialects (often identical). Tables are keyed the way a
 wide-column store would partition them (by user, by playlist), so the model
 could move to Cassandra without reshaping queries.
+
+Key shapes of the modules' tables (migrations 2-4). Each names its partition
+key first and its clustering columns after; every request-path query reads ONE
+partition (a playlist, a user, a track) in clustering order, or a handful of
+partitions by key — search aside, which would move to a search engine:
+
+=======================  ==========================  ==================================
+table                    partition / clustering      what it answers
+=======================  ==========================  ==================================
+playlists                playlist_id                 the header: owner, flags,
+                                                     snapshot_id, item_count (kept,
+                                                     never COUNTed)
+playlist_items           playlist_id / pos           items in order; ``pos`` is a
+                                                     fractional key compared byte-wise
+                                                     (``COLLATE "C"``), so a move
+                                                     rewrites the moved rows only
+playlist_collaborators   playlist_id / user_id       who may edit a collaborative list
+playlist_followers       playlist_id / user_id       who follows a playlist
+user_playlists           user_id / playlist_id       a user's library (owned, followed)
+user_following           user_id / followee_id       whom I follow
+user_followers           user_id / follower_id       who follows me — written with the
+                                                     row above (denormalised, as a
+                                                     wide-column store requires)
+plays                    user_id / play_id           history; idempotency on the
+                         (+ index user_id,           client's play id, recently-played
+                         played_at)                  by time
+track_listeners          track_id / user_id          last play per listener: friends-
+                                                     listened joins my follow
+                                                     partition with this one
+track_stats              track_id                    the play counter (popularity; copied
+                                                     to tracks.plays so ranking needs
+                                                     no join)
+tracks, artists,         by id                       the search catalog (FTS5 tables on
+albums, playlist_search                              SQLite; tsvector/GIN + pg_trgm on
+                                                     PostgreSQL)
+=======================  ==========================  ==================================
+
+Times are integer milliseconds since the epoch in both dialects. Booleans are
+BOOLEAN on PostgreSQL and 0/1 INTEGER on SQLite (Python bools bind to both).
 """
 
 from __future__ import annotations
@@ -29,4 +68,300 @@ CREATE TABLE IF NOT EXISTS users (
 
 MIGRATIONS: list[Migration] = [
     Migration(1, "users and tiers", _USERS, _USERS),
+]
+
+
+# --- Modules: playlists, catalog/search, social, plays (2-4; key shapes: see the docstring)
+
+_PLAYLISTS_SQLITE = """
+CREATE TABLE playlists (
+    playlist_id    TEXT PRIMARY KEY,
+    owner_id       TEXT NOT NULL,
+    name           TEXT NOT NULL,
+    description    TEXT NOT NULL DEFAULT '',
+    public         INTEGER NOT NULL,
+    collaborative  INTEGER NOT NULL,
+    snapshot_id    TEXT NOT NULL,
+    version        INTEGER NOT NULL,
+    item_count     INTEGER NOT NULL DEFAULT 0,
+    follower_count INTEGER NOT NULL DEFAULT 0,
+    created_at     INTEGER NOT NULL,
+    updated_at     INTEGER NOT NULL
+);
+CREATE TABLE playlist_items (
+    playlist_id TEXT NOT NULL,
+    pos         TEXT NOT NULL,
+    track_id    TEXT NOT NULL,
+    added_by    TEXT NOT NULL,
+    added_at    INTEGER NOT NULL,
+    PRIMARY KEY (playlist_id, pos)
+) WITHOUT ROWID;
+CREATE INDEX playlist_items_by_track ON playlist_items (playlist_id, track_id);
+CREATE TABLE playlist_collaborators (
+    playlist_id TEXT NOT NULL,
+    user_id     TEXT NOT NULL,
+    added_at    INTEGER NOT NULL,
+    PRIMARY KEY (playlist_id, user_id)
+) WITHOUT ROWID;
+CREATE TABLE playlist_followers (
+    playlist_id TEXT NOT NULL,
+    user_id     TEXT NOT NULL,
+    followed_at INTEGER NOT NULL,
+    PRIMARY KEY (playlist_id, user_id)
+) WITHOUT ROWID;
+CREATE TABLE user_playlists (
+    user_id     TEXT NOT NULL,
+    playlist_id TEXT NOT NULL,
+    added_at    INTEGER NOT NULL,
+    PRIMARY KEY (user_id, playlist_id)
+) WITHOUT ROWID;
+CREATE INDEX user_playlists_recent ON user_playlists (user_id, added_at, playlist_id);
+"""
+
+_PLAYLISTS_POSTGRES = """
+CREATE TABLE playlists (
+    playlist_id    TEXT PRIMARY KEY,
+    owner_id       TEXT NOT NULL,
+    name           TEXT NOT NULL,
+    description    TEXT NOT NULL DEFAULT '',
+    public         BOOLEAN NOT NULL,
+    collaborative  BOOLEAN NOT NULL,
+    snapshot_id    TEXT NOT NULL,
+    version        BIGINT NOT NULL,
+    item_count     INTEGER NOT NULL DEFAULT 0,
+    follower_count INTEGER NOT NULL DEFAULT 0,
+    created_at     BIGINT NOT NULL,
+    updated_at     BIGINT NOT NULL
+);
+CREATE TABLE playlist_items (
+    playlist_id TEXT NOT NULL,
+    pos         TEXT COLLATE "C" NOT NULL,
+    track_id    TEXT NOT NULL,
+    added_by    TEXT NOT NULL,
+    added_at    BIGINT NOT NULL,
+    PRIMARY KEY (playlist_id, pos)
+);
+CREATE INDEX playlist_items_by_track ON playlist_items (playlist_id, track_id);
+CREATE TABLE playlist_collaborators (
+    playlist_id TEXT NOT NULL,
+    user_id     TEXT NOT NULL,
+    added_at    BIGINT NOT NULL,
+    PRIMARY KEY (playlist_id, user_id)
+);
+CREATE TABLE playlist_followers (
+    playlist_id TEXT NOT NULL,
+    user_id     TEXT NOT NULL,
+    followed_at BIGINT NOT NULL,
+    PRIMARY KEY (playlist_id, user_id)
+);
+CREATE TABLE user_playlists (
+    user_id     TEXT NOT NULL,
+    playlist_id TEXT NOT NULL,
+    added_at    BIGINT NOT NULL,
+    PRIMARY KEY (user_id, playlist_id)
+);
+CREATE INDEX user_playlists_recent ON user_playlists (user_id, added_at, playlist_id);
+"""
+
+# SQLite: FTS5 tables with external content, kept in step by triggers. Every content table
+# has an explicit INTEGER PRIMARY KEY, because VACUUM may renumber an implicit rowid and
+# the FTS index refers to rows by rowid.
+_FTS_OPTIONS = "tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3 4'"
+
+
+def _fts_sqlite(table: str, columns: list[str]) -> str:
+    cols = ", ".join(columns)
+    new = ", ".join(f"new.{c}" for c in columns)
+    old = ", ".join(f"old.{c}" for c in columns)
+    fts = f"{table}_fts"
+    return f"""
+CREATE VIRTUAL TABLE {fts} USING fts5({cols}, content = '{table}', content_rowid = 'rid',
+    {_FTS_OPTIONS});
+CREATE TRIGGER {table}_fts_insert AFTER INSERT ON {table} BEGIN
+    INSERT INTO {fts} (rowid, {cols}) VALUES (new.rid, {new});
+END;
+CREATE TRIGGER {table}_fts_delete AFTER DELETE ON {table} BEGIN
+    INSERT INTO {fts} ({fts}, rowid, {cols}) VALUES ('delete', old.rid, {old});
+END;
+CREATE TRIGGER {table}_fts_update AFTER UPDATE OF {cols} ON {table} BEGIN
+    INSERT INTO {fts} ({fts}, rowid, {cols}) VALUES ('delete', old.rid, {old});
+    INSERT INTO {fts} (rowid, {cols}) VALUES (new.rid, {new});
+END;
+"""
+
+
+_CATALOG_SQLITE = (
+    """
+CREATE TABLE tracks (
+    rid          INTEGER PRIMARY KEY,
+    track_id     TEXT NOT NULL UNIQUE,
+    version      TEXT NOT NULL,
+    title        TEXT NOT NULL,
+    artist       TEXT NOT NULL,
+    album        TEXT NOT NULL,
+    artist_id    TEXT NOT NULL,
+    album_id     TEXT NOT NULL,
+    year         INTEGER,
+    duration_ms  INTEGER NOT NULL,
+    published_at TEXT,
+    indexed_at   INTEGER NOT NULL,
+    plays        INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX tracks_year ON tracks (year);
+CREATE INDEX tracks_artist ON tracks (artist_id);
+CREATE INDEX tracks_album ON tracks (album_id);
+CREATE TABLE track_stats (
+    track_id TEXT PRIMARY KEY,
+    plays    INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE TABLE artists (
+    rid         INTEGER PRIMARY KEY,
+    artist_id   TEXT NOT NULL UNIQUE,
+    name        TEXT NOT NULL,
+    track_count INTEGER NOT NULL,
+    plays       INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE albums (
+    rid         INTEGER PRIMARY KEY,
+    album_id    TEXT NOT NULL UNIQUE,
+    title       TEXT NOT NULL,
+    artist      TEXT NOT NULL,
+    artist_id   TEXT NOT NULL,
+    year        INTEGER,
+    track_count INTEGER NOT NULL,
+    plays       INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX albums_year ON albums (year);
+CREATE TABLE playlist_search (
+    rid         INTEGER PRIMARY KEY,
+    playlist_id TEXT NOT NULL UNIQUE,
+    name        TEXT NOT NULL,
+    description TEXT NOT NULL
+);
+"""
+    + _fts_sqlite("tracks", ["title", "artist", "album"])
+    + _fts_sqlite("artists", ["name"])
+    + _fts_sqlite("albums", ["title", "artist"])
+    + _fts_sqlite("playlist_search", ["name", "description"])
+)
+
+# PostgreSQL: weighted tsvectors (A title/name, B artist, C album) in a GIN index, and the
+# vocabulary (every distinct word indexed) in a pg_trgm GIN index: a misspelt word is
+# corrected against that small table, never by trigram-scanning documents. The text search
+# configuration folds accents (unaccent) like SQLite's remove_diacritics and does no
+# stemming ('simple'), so both backends match the same words. Creating the extensions
+# needs a role allowed to (the owner of the database on PostgreSQL >= 13 for these
+# trusted ones); they are created in the schema first on the search_path when missing.
+_CATALOG_POSTGRES = """
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+CREATE EXTENSION IF NOT EXISTS unaccent;
+CREATE TEXT SEARCH CONFIGURATION delivery_search (COPY = pg_catalog.simple);
+ALTER TEXT SEARCH CONFIGURATION delivery_search
+    ALTER MAPPING FOR asciiword, asciihword, hword_asciipart, word, hword, hword_part
+    WITH unaccent, simple;
+CREATE TABLE tracks (
+    track_id     TEXT PRIMARY KEY,
+    version      TEXT NOT NULL,
+    title        TEXT NOT NULL,
+    artist       TEXT NOT NULL,
+    album        TEXT NOT NULL,
+    artist_id    TEXT NOT NULL,
+    album_id     TEXT NOT NULL,
+    year         INTEGER,
+    duration_ms  BIGINT NOT NULL,
+    published_at TEXT,
+    indexed_at   BIGINT NOT NULL,
+    plays        BIGINT NOT NULL DEFAULT 0,
+    search       tsvector NOT NULL
+);
+CREATE INDEX tracks_year ON tracks (year);
+CREATE INDEX tracks_artist ON tracks (artist_id);
+CREATE INDEX tracks_album ON tracks (album_id);
+CREATE INDEX tracks_search ON tracks USING GIN (search);
+CREATE TABLE track_stats (
+    track_id TEXT PRIMARY KEY,
+    plays    BIGINT NOT NULL DEFAULT 0
+);
+CREATE TABLE artists (
+    artist_id   TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    track_count INTEGER NOT NULL,
+    plays       BIGINT NOT NULL DEFAULT 0,
+    search      tsvector NOT NULL
+);
+CREATE INDEX artists_search ON artists USING GIN (search);
+CREATE TABLE albums (
+    album_id    TEXT PRIMARY KEY,
+    title       TEXT NOT NULL,
+    artist      TEXT NOT NULL,
+    artist_id   TEXT NOT NULL,
+    year        INTEGER,
+    track_count INTEGER NOT NULL,
+    plays       BIGINT NOT NULL DEFAULT 0,
+    search      tsvector NOT NULL
+);
+CREATE INDEX albums_year ON albums (year);
+CREATE INDEX albums_search ON albums USING GIN (search);
+CREATE TABLE playlist_search (
+    playlist_id TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    description TEXT NOT NULL,
+    search      tsvector NOT NULL
+);
+CREATE INDEX playlist_search_search ON playlist_search USING GIN (search);
+CREATE TABLE search_terms (
+    term TEXT COLLATE "C" PRIMARY KEY
+);
+CREATE INDEX search_terms_trgm ON search_terms USING GIN (term gin_trgm_ops);
+"""
+
+
+def _social(ts: str, flag: str, false: str) -> str:
+    return f"""
+CREATE TABLE user_following (
+    user_id     TEXT NOT NULL,
+    followee_id TEXT NOT NULL,
+    followed_at {ts} NOT NULL,
+    PRIMARY KEY (user_id, followee_id)
+);
+CREATE TABLE user_followers (
+    user_id     TEXT NOT NULL,
+    follower_id TEXT NOT NULL,
+    followed_at {ts} NOT NULL,
+    PRIMARY KEY (user_id, follower_id)
+);
+CREATE TABLE plays (
+    user_id      TEXT NOT NULL,
+    play_id      TEXT NOT NULL,
+    track_id     TEXT NOT NULL,
+    version      TEXT,
+    bitrate_kbps INTEGER,
+    ms_played    INTEGER NOT NULL,
+    context_type TEXT,
+    context_uri  TEXT,
+    played_at    {ts} NOT NULL,
+    recorded_at  {ts} NOT NULL,
+    counted      {flag} NOT NULL DEFAULT {false},
+    PRIMARY KEY (user_id, play_id)
+);
+CREATE INDEX plays_recent ON plays (user_id, played_at);
+CREATE TABLE track_listeners (
+    track_id       TEXT NOT NULL,
+    user_id        TEXT NOT NULL,
+    last_played_at {ts} NOT NULL,
+    play_count     INTEGER NOT NULL,
+    PRIMARY KEY (track_id, user_id)
+);
+"""
+
+
+MIGRATIONS += [
+    Migration(2, "playlists", _PLAYLISTS_SQLITE, _PLAYLISTS_POSTGRES),
+    Migration(3, "catalog and search", _CATALOG_SQLITE, _CATALOG_POSTGRES),
+    Migration(
+        4,
+        "social and plays",
+        _social("INTEGER", "INTEGER", "0"),
+        _social("BIGINT", "BOOLEAN", "FALSE"),
+    ),
 ]

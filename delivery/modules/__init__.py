@@ -1,18 +1,56 @@
 """Modules attached to the delivery service: playlists, search, social, plays.
 
 :func:`install_modules` is called by the delivery app factory after it has set
-``app.state.db`` (a :class:`delivery.db.Database`), ``app.state.store`` (an
-:class:`origin.store.ObjectStore`) and ``app.state.settings``.
+``app.state.db`` (a :class:`delivery.db.Database`, migrated), ``app.state.store``
+(an :class:`origin.store.ObjectStore`), ``app.state.settings`` and
+``app.state.authenticator``. It
+
+* creates ``app.state.events`` (an :class:`delivery.events.InProcessEventBus`) if
+  the factory did not,
+* builds the services once (``app.state.modules``, see :mod:`.container`) with
+  :class:`.settings.ModulesSettings` read from the environment (or
+  ``app.state.modules_settings`` when set, e.g. by tests),
+* subscribes the event handlers: search indexing on ``track.published`` and
+  ``playlist.changed``, popularity and friends-listened on ``play.recorded``,
+* includes the routers (playlists, search, social/plays, admin events).
+
+:func:`add_cli_commands` adds ``delivery catalog sync``.
 """
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
+from delivery.events import InProcessEventBus
+from delivery.modules.settings import ModulesSettings, load_modules_settings
 
-def install_modules(app: FastAPI) -> None:
-    """Attach the module routers to ``app`` (filled in by the modules work)."""
+
+def install_modules(app: FastAPI, settings: ModulesSettings | None = None) -> None:
+    """Wire the modules into ``app`` (see the module docstring)."""
+    from delivery.modules import api_admin, api_playlists, api_search, api_social
+    from delivery.modules.container import build_modules
+
+    settings = settings or getattr(app.state, "modules_settings", None) or load_modules_settings()
+    db = getattr(app.state, "db", None)
+    if db is None:
+        raise RuntimeError("install_modules needs app.state.db (a migrated delivery.db.Database)")
+    events = getattr(app.state, "events", None)
+    if events is None:
+        events = InProcessEventBus(max_attempts=settings.events_max_attempts)
+        app.state.events = events
+    modules = build_modules(db, getattr(app.state, "store", None), events, settings)
+    modules.subscribe_handlers()
+    app.state.modules = modules
+    app.state.modules_settings = settings
+    for module in (api_playlists, api_search, api_social, api_admin):
+        app.include_router(module.router)
 
 
 def add_cli_commands(subparsers) -> None:
-    """Add the modules' subcommands (e.g. ``catalog sync``) to the ``delivery`` CLI parser."""
+    """Add the modules' subcommands (``catalog sync``) to the ``delivery`` CLI parser."""
+    from delivery.modules.cli import add_catalog_commands
+
+    add_catalog_commands(subparsers)
+
+
+__all__ = ["ModulesSettings", "add_cli_commands", "install_modules"]
