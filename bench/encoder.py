@@ -1,0 +1,224 @@
+"""Benchmark: `encoder ingest` against the bare one-pass ffmpeg command, same binary.
+
+    .venv/bin/python bench/encoder.py [--runs 3] [--seconds 180] [--explore]
+
+Generates a 3-minute 44.1 kHz stereo FLAC (music-like: chords, tremolo, a
+little noise), then times, interleaved and ``--runs`` times each (medians
+printed):
+
+* ``bare``:   ffmpeg -i SRC, three ``-map 0:a:0 ... -c:a libvorbis -q:a 2|5|9``
+              outputs: the same three renditions, nothing else;
+* ``argv``:   the exact command the encoder runs (adds the inline ebur128 meter
+              and -progress), still bare ffmpeg;
+* ``ingest``: ``python -m encoder.cli ingest`` as a subprocess into a fresh
+              file:// store (hash, probe, the pass, tag, verify, publish);
+* ``again``:  the same ingest once more ("already published").
+
+and prints ingest/bare (goal <= 1.10), the real-time factor, and CPU seconds
+(user+sys) of each, since on a shared 2-core machine CPU is the steadier number.
+
+``--explore`` adds the libvorbis frame-size investigation (ffmpeg 7+ feeds the
+encoder 64-sample frames, one thread hand-off each): ``-frame_size 4096``,
+``asetnsamples=n=4096:p=0`` in front of each encoder, and any other ffmpeg
+binary given with ``--compare`` (default: /usr/bin/ffmpeg when present), each
+checked for producing the same files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from encoder.profile import get_profile  # noqa: E402
+from encoder.settings import load_settings  # noqa: E402
+from encoder.transcode import build_command, ffmpeg_version  # noqa: E402
+from tests.encoder.media import music_source  # noqa: E402
+
+
+def timed(argv: list[str], **kwargs) -> tuple[float, float, subprocess.CompletedProcess]:
+    """(wall seconds, child CPU seconds, result) of one subprocess run."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run(argv, capture_output=True, **kwargs)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if done.returncode != 0:
+        sys.exit(
+            f"command failed ({done.returncode}): {' '.join(argv[:6])}...\n{done.stderr[-2000:]}"
+        )
+    return wall, cpu, done
+
+
+def bare_argv(exe: str, src: Path, out: Path, extra: list[str] | None = None) -> list[str]:
+    argv = [exe, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", str(src)]
+    for q, rate in ((2, 96), (5, 160), (9, 320)):
+        argv += ["-map", "0:a:0", "-vn", "-ar", "44100", "-ac", "2", *(extra or [])]
+        argv += ["-c:a", "libvorbis", "-q:a", str(q), "-fflags", "+bitexact"]
+        argv += ["-flags:a", "+bitexact", str(out / f"{rate}.ogg")]
+    return argv
+
+
+def digests(folder: Path) -> dict[str, str]:
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.glob("*.ogg"))
+    }
+
+
+def _difference(a: Path, b: Path) -> str:
+    """How two renditions differ: identical, N bytes at the same size, or sizes."""
+    x, y = a.read_bytes(), b.read_bytes()
+    if x == y:
+        return f"{a.name} identical"
+    if len(x) != len(y):
+        return f"{a.name} size {len(x)} vs {len(y)}"
+    return f"{a.name} {sum(i != j for i, j in zip(x, y, strict=True))} bytes differ"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=180.0)
+    parser.add_argument("--explore", action="store_true", help="frame-size investigation")
+    parser.add_argument("--compare", default="/usr/bin/ffmpeg", help="another ffmpeg to try")
+    args = parser.parse_args()
+
+    settings = load_settings()
+    exe = settings.ffmpeg_exe
+    tmp = Path(tempfile.mkdtemp(prefix="bench-encoder-"))
+    try:
+        src = tmp / "source.flac"
+        subprocess.run(
+            [exe, "-hide_banner", "-loglevel", "error", "-y", *music_source(args.seconds)]
+            + ["-sample_fmt", "s16", "-c:a", "flac", str(src)],
+            check=True,
+        )
+        print(f"ffmpeg {ffmpeg_version(exe)} ({exe})")
+        print(f"source: {args.seconds:.0f} s, 44.1 kHz stereo FLAC, {src.stat().st_size} bytes")
+        print(f"machine: {os.cpu_count()} cores, shared with other work: figures are noisy")
+
+        profile = get_profile("quality")
+        (tmp / "argv").mkdir()
+        argv_cmd = build_command(
+            exe, src, profile, [(r, tmp / "argv" / f"{r.bitrate_kbps}.ogg") for r in profile.rungs]
+        )
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "ENCODER_WORK_DIR": str(tmp / "work")}
+        results: dict[str, list[tuple[float, float]]] = {
+            "bare": [],
+            "argv": [],
+            "ingest": [],
+            "again": [],
+        }
+        summary = None
+        for run in range(args.runs):
+            (tmp / "bare").mkdir(exist_ok=True)
+            wall, cpu, _ = timed(bare_argv(exe, src, tmp / "bare"))
+            results["bare"].append((wall, cpu))
+            wall, cpu, _ = timed(argv_cmd)
+            results["argv"].append((wall, cpu))
+            store = (tmp / f"store{run}").as_uri()
+            ingest = [
+                sys.executable,
+                "-m",
+                "encoder.cli",
+                "ingest",
+                str(src),
+                "--track-id",
+                "bench",
+            ]
+            ingest += ["--store", store, "--quiet"]
+            wall, cpu, done = timed(ingest, env=env, text=True)
+            results["ingest"].append((wall, cpu))
+            summary = json.loads(done.stdout)
+            wall, cpu, done = timed(ingest, env=env, text=True)
+            assert json.loads(done.stdout)["status"] == "already_published"
+            results["again"].append((wall, cpu))
+
+        best = {k: (min(w for w, _ in v), min(c for _, c in v)) for k, v in results.items()}
+        med = {
+            k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v))
+            for k, v in results.items()
+        }
+        print(f"\n{args.runs} runs each, median (min)        wall s             cpu s")
+        labels = {
+            "bare": "bare ffmpeg, 3 outputs",
+            "argv": "encoder's argv (+ebur128)",
+            "ingest": "encoder ingest",
+            "again": "ingest, already published",
+        }
+        for key, label in labels.items():
+            print(
+                f"  {label:28} {med[key][0]:7.2f} ({best[key][0]:5.2f})   "
+                f"{med[key][1]:7.2f} ({best[key][1]:5.2f})"
+            )
+        ratio = med["ingest"][0] / med["bare"][0]
+        print(
+            f"\ningest / bare ffmpeg (wall):  {ratio:.3f}   (goal <= 1.10; min/min: "
+            f"{best['ingest'][0] / best['bare'][0]:.3f})"
+        )
+        own = med["ingest"][0] / med["argv"][0]
+        print(
+            f"ingest / encoder's own argv: {own:.3f}   (the Python side: hash, probe, tag, publish)"
+        )
+        print(f"real-time factor (ingest):   {args.seconds / med['ingest'][0]:.1f}x")
+        print(f"real-time factor (bare):     {args.seconds / med['bare'][0]:.1f}x")
+        if summary:
+            sizes = ", ".join(
+                f"{r['bitrate_kbps']}: {r['avg_bitrate_kbps']} kbps" for r in summary["renditions"]
+            )
+            print(f"renditions: {sizes}")
+
+        if args.explore:
+            explore(exe, src, tmp, args)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def explore(exe: str, src: Path, tmp: Path, args) -> None:
+    """Can libvorbis be fed bigger frames (or a different ffmpeg) for the same files?"""
+    variants: list[tuple[str, str, list[str]]] = [
+        ("bundled, as is", exe, []),
+        ("bundled, -frame_size 4096", exe, ["-frame_size", "4096"]),
+        ("bundled, asetnsamples=4096:p=0", exe, ["-af", "asetnsamples=n=4096:p=0"]),
+    ]
+    if (
+        args.compare
+        and shutil.which(args.compare)
+        and Path(args.compare).resolve() != Path(exe).resolve()
+    ):
+        variants.append((f"{args.compare} {ffmpeg_version(args.compare)}", args.compare, []))
+    print("\nframe-size investigation (bare 3-output pass, median of runs)")
+    reference: dict[str, str] | None = None
+    reference_dir = tmp
+    for label, binary, extra in variants:
+        out = tmp / ("explore-" + hashlib.sha256(label.encode()).hexdigest()[:8])
+        out.mkdir()
+        samples = [timed(bare_argv(binary, src, out, extra))[:2] for _ in range(args.runs)]
+        wall = statistics.median(s[0] for s in samples)
+        cpu = statistics.median(s[1] for s in samples)
+        files = digests(out)
+        if reference is None:
+            reference, reference_dir = files, out
+            same = "reference"
+        elif files == reference:
+            same = "byte-identical files"
+        else:
+            same = "; ".join(_difference(reference_dir / n, out / n) for n in sorted(files))
+        print(f"  {label:42} wall {wall:6.2f} s  cpu {cpu:6.2f} s  {same}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""Typed settings (``ENCODER_*`` environment variables), read once at start-up.
+
+variable                  meaning                                    default
+ENCODER_STORE             object store URL (file://, s3://, gs://)   file://./data/origin
+ENCODER_FFMPEG            ffmpeg binary to run                       imageio-ffmpeg's bundled one
+ENCODER_PROFILE           ``quality`` (q2/q5/q9) or ``abr``          quality
+ENCODER_MAX_DURATION_S    longest source accepted, in seconds        10800 (3 hours)
+ENCODER_MAX_COVER_BYTES   larger cover art is not copied (warning)   2097152 (2 MiB)
+ENCODER_WORK_DIR          scratch space for renditions being built   <tmp>/audiocdn-encoder
+ENCODER_JOBS              parallel jobs for ``encoder batch``        cores // 2, at least 1
+ENCODER_NOTIFY_URL        delivery base URL told about publications  (none)
+ENCODER_NOTIFY_TOKEN      admin bearer token for that notification   (none)
+ENCODER_NOTIFY_TIMEOUT_S  how long to wait for delivery to answer    5
+
+A bad value fails at start-up with one clear line, never halfway through an ingest.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from encoder.errors import UsageError
+
+DEFAULT_STORE = "file://./data/origin"
+
+
+class EncoderSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ENCODER_", extra="ignore", frozen=True)
+
+    store: str = DEFAULT_STORE
+    ffmpeg: str | None = None
+    profile: Literal["quality", "abr"] = "quality"
+    max_duration_s: float = Field(10800.0, gt=0)
+    max_cover_bytes: int = Field(2 * 1024 * 1024, ge=0)
+    work_dir: Path | None = None
+    jobs: int | None = Field(None, ge=1, le=64)
+    notify_url: str | None = None
+    notify_token: SecretStr | None = None
+    notify_timeout_s: float = Field(5.0, gt=0)
+
+    @field_validator("ffmpeg")
+    @classmethod
+    def _ffmpeg_runs(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        found = shutil.which(value)
+        if found is None:
+            raise ValueError(f"{value!r} is not an executable ffmpeg binary")
+        return found
+
+    @field_validator("notify_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value
+
+    @cached_property
+    def ffmpeg_exe(self) -> str:
+        """The ffmpeg binary to run: ENCODER_FFMPEG, else the one bundled with imageio-ffmpeg."""
+        if self.ffmpeg:
+            return self.ffmpeg
+        import imageio_ffmpeg  # imported lazily: it is only needed to locate the binary
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+
+    @property
+    def work_root(self) -> Path:
+        return self.work_dir or Path(tempfile.gettempdir()) / "audiocdn-encoder"
+
+    @property
+    def batch_jobs(self) -> int:
+        return self.jobs or max(1, (os.cpu_count() or 2) // 2)
+
+
+def load_settings(**overrides: object) -> EncoderSettings:
+    """Read the environment once; raise :class:`UsageError` with one line on a bad value."""
+    try:
+        return EncoderSettings(**overrides)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = "ENCODER_" + "_".join(str(p) for p in err.get("loc", ())).upper()
+        raise UsageError(f"invalid setting {name}: {err.get('msg')}") from None

@@ -1,0 +1,69 @@
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from encoder.errors import UsageError
+from encoder.settings import DEFAULT_STORE, load_settings
+from encoder.workdir import WorkDir, sweep_stale
+
+
+def test_defaults(monkeypatch):
+    for name in list(os.environ):
+        if name.startswith("ENCODER_"):
+            monkeypatch.delenv(name)
+    settings = load_settings()
+    assert settings.store == DEFAULT_STORE == "file://./data/origin"
+    assert settings.profile == "quality"
+    assert settings.max_duration_s == 10800
+    assert os.path.basename(settings.ffmpeg_exe).startswith("ffmpeg")  # imageio-ffmpeg's
+    assert settings.batch_jobs >= 1
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("ENCODER_FFMPEG", "/no/such/ffmpeg", "ENCODER_FFMPEG"),
+        ("ENCODER_PROFILE", "cbr", "ENCODER_PROFILE"),
+        ("ENCODER_MAX_DURATION_S", "-1", "ENCODER_MAX_DURATION_S"),
+        ("ENCODER_NOTIFY_URL", "ftp://x", "ENCODER_NOTIFY_URL"),
+        ("ENCODER_JOBS", "0", "ENCODER_JOBS"),
+    ],
+)
+def test_bad_settings_fail_loudly_with_the_variable_name(monkeypatch, name, value, message):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(UsageError, match=message):
+        load_settings()
+
+
+def test_ffmpeg_can_be_overridden(monkeypatch, ffmpeg_exe):
+    monkeypatch.setenv("ENCODER_FFMPEG", ffmpeg_exe)
+    assert load_settings().ffmpeg_exe == ffmpeg_exe
+
+
+def test_workdir_is_removed_on_error(tmp_path):
+    with pytest.raises(RuntimeError), WorkDir(tmp_path) as path:
+        (path / "96.ogg").write_bytes(b"x")
+        raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sweep_removes_directories_of_dead_processes_only(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    host = socket.gethostname()
+    for name, pid in (("ingest-dead", dead.stdout.strip()), ("ingest-live", os.getpid())):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "owner").write_text(f"{host} {pid}\n")
+    (tmp_path / "ingest-other-host").mkdir()
+    (tmp_path / "ingest-other-host" / "owner").write_text("elsewhere 1\n")
+    (tmp_path / "unrelated").mkdir()
+    removed = sweep_stale(tmp_path)
+    assert [p.name for p in removed] == ["ingest-dead"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "ingest-live",
+        "ingest-other-host",
+        "unrelated",
+    ]

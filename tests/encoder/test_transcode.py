@@ -1,0 +1,72 @@
+from pathlib import Path
+
+import pytest
+from mutagen.oggvorbis import OggVorbis
+
+from encoder.profile import get_profile
+from encoder.transcode import build_command, ffmpeg_version, transcode
+
+
+def _outputs(profile, tmp=Path("/w")):
+    return [(r, tmp / f"{r.bitrate_kbps}.ogg") for r in profile.rungs]
+
+
+def test_one_invocation_with_a_map_per_output_and_no_asplit():
+    profile = get_profile("quality")
+    argv = build_command("ffmpeg", Path("/in/song.flac"), profile, _outputs(profile))
+    assert argv.count("-i") == 1
+    assert "asplit" not in " ".join(argv)
+    maps = [argv[i + 1] for i, a in enumerate(argv) if a == "-map"]
+    assert maps.count("0:a:0") == 2 and len(maps) == 3  # the metered branch maps the graph
+    graph = argv[argv.index("-filter_complex") + 1]
+    assert graph.startswith("[0:a:0]aformat=")
+    assert "ebur128=" in graph and "peak=true" in graph
+    for flag, value in (("-ar", "44100"), ("-ac", "2"), ("-c:a", "libvorbis")):
+        assert [argv[i + 1] for i, a in enumerate(argv) if a == flag] == [value] * 3
+    assert argv.count("-vn") == 3
+    assert [argv[i + 1] for i, a in enumerate(argv) if a == "-q:a"] == ["2", "5", "9"]
+    assert argv[argv.index("-progress") + 1] == "pipe:1"
+
+
+def test_abr_outputs_carry_bitrate_min_and_max():
+    profile = get_profile("abr")
+    argv = build_command("ffmpeg", Path("/in/x.wav"), profile, _outputs(profile))
+    assert [argv[i + 1] for i, a in enumerate(argv) if a == "-maxrate"] == ["96k", "160k", "320k"]
+    assert [argv[i + 1] for i, a in enumerate(argv) if a == "-minrate"] == ["96k", "160k", "320k"]
+    assert "-q:a" not in argv
+
+
+def test_transcode_writes_every_rung_and_measures_loudness(media, ffmpeg_exe, tmp_path):
+    profile = get_profile("quality")
+    seen = []
+    result = transcode(
+        ffmpeg_exe, media["music.wav"], profile, profile.rungs, tmp_path, on_progress=seen.append
+    )
+    assert sorted(result.outputs) == [96, 160, 320]
+    sizes = {b: p.stat().st_size for b, p in result.outputs.items()}
+    assert sizes[96] < sizes[160] < sizes[320]
+    for path in result.outputs.values():
+        info = OggVorbis(path).info
+        assert (info.sample_rate, info.channels) == (44100, 2)
+        assert info.length == pytest.approx(6.0, abs=0.02)
+    assert result.decoded_samples == 6 * 44100
+    assert result.decoded_duration_s == 6.0
+    assert result.timeline_s == pytest.approx(6.0, abs=0.01)
+    assert seen and seen[-1] == pytest.approx(6.0, abs=0.02)
+    assert -30 < result.loudness.integrated_lufs < -5
+    assert result.loudness.true_peak_dbtp < 0
+    assert result.decode_errors == 0
+
+
+def test_output_is_byte_for_byte_reproducible(media, ffmpeg_exe, tmp_path):
+    profile = get_profile("quality")
+    rungs = profile.rungs[:1]
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = transcode(ffmpeg_exe, media["mono.flac"], profile, rungs, tmp_path / "a")
+    second = transcode(ffmpeg_exe, media["mono.flac"], profile, rungs, tmp_path / "b")
+    assert first.outputs[96].read_bytes() == second.outputs[96].read_bytes()
+
+
+def test_ffmpeg_version_is_reported(ffmpeg_exe):
+    assert ffmpeg_version(ffmpeg_exe)[0].isalnum()
