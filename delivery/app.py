@@ -21,7 +21,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
-from delivery import api, credentials, modules
+from delivery import api, credentials, modules, player
 from delivery.auth import JwksError, JwksKeySet, JwtAuthenticator
 from delivery.catalog import Catalog
 from delivery.context import DeliveryContext
@@ -197,6 +197,7 @@ def create_app(
     app.state.metrics = metrics
     app.state.delivery = context
     app.include_router(api.router)
+    app.include_router(player.router)  # the web player at /player (delivery.player)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
