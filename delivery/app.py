@@ -205,7 +205,7 @@ def create_app(
             allow_methods=["GET", "PUT", "POST", "DELETE"],
             allow_headers=["Authorization", "Content-Type"],
         )
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(MetricsMiddleware, metrics=metrics, access_log=settings.access_log)
     _document_security(app)
     modules.install_modules(app)
     # A publication announced to this app (``encoder ingest --notify``) is streamable at

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
+import os
 import re
 import sys
 from collections.abc import Sequence
 
 from delivery import modules
 from delivery.settings import DeliverySettings, SettingsError, load_settings
+from origin.logs import configure_logging
 
 _DURATION_RE = re.compile(r"^(\d+)([smhd]?)$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -41,6 +42,9 @@ def parse_duration(text: str) -> int:
     return int(m[1]) * _UNITS[m[2]]
 
 
+_LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+
+
 # -- commands -----------------------------------------------------------------------
 
 
@@ -50,6 +54,9 @@ def cmd_serve(args: argparse.Namespace, settings: DeliverySettings) -> int:
     from delivery import credentials
     from delivery.app import create_app
 
+    if args.no_access_log:
+        os.environ["DELIVERY_ACCESS_LOG"] = "false"  # also for worker processes
+        settings = settings.model_copy(update={"access_log": False})
     host = args.host or settings.host
     port = args.port or settings.port
     workers = args.workers or settings.workers
@@ -59,7 +66,10 @@ def cmd_serve(args: argparse.Namespace, settings: DeliverySettings) -> int:
         "proxy_headers": True,
         "forwarded_allow_ips": settings.forwarded_allow_ips,
         "log_level": settings.log_level,
-        "access_log": settings.access_log and not args.no_access_log,
+        # The app writes its own JSON access lines with request ids (delivery.metrics);
+        # uvicorn's plain-text ones would duplicate them.
+        "access_log": False,
+        "log_config": None,
     }
     if workers == 1:
         # Build the app here so a bad setting fails before the socket is bound.
@@ -197,7 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    level = os.environ.get("DELIVERY_LOG_LEVEL", "info").lower()
+    configure_logging("delivery", level if level in _LOG_LEVELS else "info")
     try:
         handler = getattr(args, "handler", None)
         if handler is None:

@@ -13,11 +13,14 @@ One registry per app, so several apps in one process (tests) never collide.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import generate_latest
+
+from origin.logs import REQUEST_ID_HEADER_BYTES, request_id_from_scope, request_id_var
 
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -75,12 +78,19 @@ class DeliveryMetrics:
         return generate_latest(self.registry)
 
 
-class MetricsMiddleware:
-    """A lean ASGI middleware timing every HTTP request by route template."""
+_access = logging.getLogger("delivery.access")
+_QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
 
-    def __init__(self, app: Any, metrics: DeliveryMetrics) -> None:
+
+class MetricsMiddleware:
+    """A lean ASGI middleware observing every HTTP request: metrics by route template, the
+    request id (``X-Request-Id``, reused when the client sent a well-formed one, echoed in the
+    response and bound to every log line of the request), and one JSON access-log line."""
+
+    def __init__(self, app: Any, metrics: DeliveryMetrics, access_log: bool = True) -> None:
         self.app = app
         self.metrics = metrics
+        self.access_log = access_log
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -88,18 +98,36 @@ class MetricsMiddleware:
             return
         start = time.perf_counter()
         status = 500
+        request_id = request_id_from_scope(scope)
+        token = request_id_var.set(request_id)
+        rid_header = (REQUEST_ID_HEADER_BYTES, request_id.encode())
 
         async def send_status(message: dict) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message["headers"] = [*message.get("headers", ()), rid_header]
             await send(message)
 
         try:
             await self.app(scope, receive, send_status)
         finally:
+            elapsed = time.perf_counter() - start
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            self.metrics.observe_request(
-                scope["method"], template, status, time.perf_counter() - start
-            )
+            self.metrics.observe_request(scope["method"], template, status, elapsed)
+            if self.access_log and template not in _QUIET_ROUTES:
+                _access.info(
+                    "%s %s %d",
+                    scope["method"],
+                    scope["path"],
+                    status,
+                    extra={
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "route": template,
+                        "status": status,
+                        "ms": round(elapsed * 1000, 2),
+                    },
+                )
+            request_id_var.reset(token)

@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from origin.errors import InvalidKey, ObjectNotFound, StoreConfigError, StoreError, StoreUnavailable
 from origin.keys import validate_key, validate_prefix
+from origin.logs import configure_logging
 from origin.settings import OriginSettings, describe_validation_error
 from origin.store import ObjectStore, open_store
 
@@ -51,10 +52,7 @@ def _store(args) -> ObjectStore:
 
 def cmd_serve(args) -> int:
     settings = _settings(store=args.store, host=args.host, port=args.port, log_level=args.log_level)
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging("origin", settings.log_level)
     import uvicorn
 
     from origin.server import create_app
@@ -79,6 +77,8 @@ def cmd_serve(args) -> int:
         log_level=settings.log_level,
         lifespan="on",
         server_header=False,
+        log_config=None,  # keep the JSON handler installed by configure_logging
+        access_log=False,  # the app logs each request itself, with its request id
     )
     return 0
 

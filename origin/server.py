@@ -22,6 +22,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,6 +41,7 @@ from origin.errors import (
     StoreUnavailable,
 )
 from origin.keys import latest_key, parse_key
+from origin.logs import REQUEST_ID_HEADER_BYTES, request_id_from_scope, request_id_var
 from origin.metrics import OriginMetrics
 from origin.ranges import MalformedRange, content_range, parse_range, unsatisfied_range
 from origin.ranges import RangeNotSatisfiable as UnsatisfiableRangeHeader
@@ -52,6 +54,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 log = logging.getLogger("origin.server")
+access_log = logging.getLogger("origin.access")
 
 # Objects under a version never change (DESIGN.md), so caches may keep them forever;
 # latest.json moves on every publish and must be revalidated.
@@ -161,12 +164,21 @@ class OriginApp:
             return
         method = scope["method"]
         status = 500
+        sent = 0
+        started = time.perf_counter()
+        request_id = request_id_from_scope(scope)
+        token = request_id_var.set(request_id)
 
         async def tracked(message: Message) -> None:
-            nonlocal status
+            nonlocal status, sent
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (REQUEST_ID_HEADER_BYTES, request_id.encode()),
+                ]
             elif message["type"] == "http.response.body" and message.get("body"):
+                sent += len(message["body"])
                 self.metrics.bytes_sent.inc(len(message["body"]))
             await send(message)
 
@@ -177,6 +189,21 @@ class OriginApp:
         finally:
             label = method if method in ("GET", "HEAD") else "other"
             self.metrics.requests.labels(label, str(status)).inc()
+            if scope["path"] not in ("/healthz", "/readyz", "/metrics"):
+                access_log.info(
+                    "%s %s %d",
+                    method,
+                    scope["path"],
+                    status,
+                    extra={
+                        "method": method,
+                        "path": scope["path"],
+                        "status": status,
+                        "bytes": sent,
+                        "ms": round((time.perf_counter() - started) * 1000, 2),
+                    },
+                )
+            request_id_var.reset(token)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
