@@ -38,7 +38,9 @@ def install_modules(app: FastAPI, settings: ModulesSettings | None = None) -> No
     if events is None:
         events = InProcessEventBus(max_attempts=settings.events_max_attempts)
         app.state.events = events
-    modules = build_modules(db, getattr(app.state, "store", None), events, settings)
+    # The delivery app keeps its own Prometheus registry (served on /metrics); use it.
+    registry = getattr(getattr(app.state, "metrics", None), "registry", None)
+    modules = build_modules(db, getattr(app.state, "store", None), events, settings, registry)
     modules.subscribe_handlers()
     app.state.modules = modules
     app.state.modules_settings = settings

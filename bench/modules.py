@@ -1,0 +1,523 @@
+"""Benchmark of the playlists, search and social modules on SQLite and PostgreSQL.
+
+    python bench/modules.py              # both backends, the issue's sizes
+    python bench/modules.py --quick      # smaller data, a smoke run
+    python bench/modules.py --backend sqlite
+
+What it measures (service calls, in process — no HTTP), each as p50 / p99 in ms:
+
+* a 10,000-item playlist: read of 100 items (through the hot-playlist cache, and
+  with no cache), add 1 item at a random position, move 1 item between random
+  positions, remove 1 item at a random position; the same on a 100-item
+  playlist, and the ratio 10,000 / 100 (goal: about 1 for add and move);
+* search over 100,000 synthetic tracks (goal p99 <= 20 ms), by query kind;
+* friends-listened for a user following 1,000 people, with 1,000,000 plays
+  (goal p99 <= 20 ms).
+
+Every figure is also printed as a ratio to a baseline measured in the same run on
+the same database: the primary-key read of one playlist header. PostgreSQL is a
+throwaway server (tests.support.servers.postgres_server, fsync off), so compare
+ratios across machines rather than raw milliseconds. Data is generated with bulk
+inserts (executemany on SQLite, COPY on PostgreSQL) and bypasses the event bus.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import itertools
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from delivery.db import Database, open_database  # noqa: E402
+from delivery.events import InProcessEventBus  # noqa: E402
+from delivery.modules.container import Modules, build_modules  # noqa: E402
+from delivery.modules.fractional import spread_keys  # noqa: E402
+from delivery.modules.ids import now_ms, stable_id  # noqa: E402
+from delivery.modules.playlists import PlaylistService  # noqa: E402
+from delivery.modules.search_query import parse_query  # noqa: E402
+from delivery.modules.settings import ModulesSettings  # noqa: E402
+
+SYLLABLES = [a + b for a in "bcdfghklmnprstvz" for b in ("a", "e", "i", "o", "u", "ai", "ou")]
+
+
+def word(rng: random.Random) -> str:
+    return "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 3)))
+
+
+def zipf_cum(n: int, s: float = 1.0) -> list[float]:
+    return list(itertools.accumulate(1.0 / (i + 1) ** s for i in range(n)))
+
+
+def zipf_pick(rng: random.Random, items: list, cum: list[float]) -> object:
+    return items[bisect.bisect_left(cum, rng.random() * cum[-1])]
+
+
+def measure(fn: Callable[[], object], n: int, warmup: int = 5) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter_ns()
+        fn()
+        out.append((time.perf_counter_ns() - t0) / 1e6)
+    return out
+
+
+def pct(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+class Report:
+    def __init__(self, backend: str) -> None:
+        self.backend = backend
+        self.rows: list[tuple[str, float, float, str]] = []
+        self.baseline = 1.0
+
+    def add(self, name: str, samples: list[float], note: str = "") -> tuple[float, float]:
+        p50, p99 = statistics.median(samples), pct(samples, 0.99)
+        self.rows.append((name, p50, p99, note))
+        return p50, p99
+
+    def print(self) -> None:
+        print(
+            f"\n== {self.backend}  (baseline: playlist header PK read, p50 {self.baseline:.3f} ms)"
+        )
+        print(f"{'operation':<46} {'p50 ms':>8} {'p99 ms':>8} {'p99/base':>9}  note")
+        for name, p50, p99, note in self.rows:
+            vs_base = "" if note.startswith("ratios") else f"{p99 / self.baseline:9.1f}"
+            print(f"{name:<46} {p50:8.3f} {p99:8.3f} {vs_base:>9}  {note}")
+
+
+# -- bulk loading --------------------------------------------------------------------------
+
+
+def bulk(db: Database, table: str, columns: list[str], rows: list[tuple]) -> None:
+    if db.dialect == "postgresql":
+        with db._pool.connection() as conn, conn.cursor() as cur:  # COPY: the fast path
+            with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        return
+    with db.transaction() as tx:
+        tx.executemany(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+            f"({', '.join(':' + c for c in columns)})",
+            [dict(zip(columns, row, strict=True)) for row in rows],
+        )
+
+
+def load_catalog(db: Database, n: int, rng: random.Random) -> tuple[list[str], list[str], list]:
+    """``n`` tracks with Zipf-distributed words and play counts; returns ids and words."""
+    vocab = list({word(rng) for _ in range(8000)})
+    vocab_cum = zipf_cum(len(vocab), 0.9)
+    artists = [" ".join(word(rng).capitalize() for _ in range(2)) for _ in range(n // 10)]
+    now = now_ms()
+    rows, stats = [], []
+    ids = [f"trk{i:07d}" for i in range(n)]
+    for track_id in ids:
+        title = " ".join(str(zipf_pick(rng, vocab, vocab_cum)) for _ in range(rng.randint(1, 4)))
+        artist = rng.choice(artists)
+        album = f"{word(rng).capitalize()} {rng.choice(('Sessions', 'Live', 'Vol 2', 'EP'))}"
+        rows.append(
+            (
+                track_id,
+                "0123456789abcdef",
+                title.title(),
+                artist,
+                album,
+                stable_id("artist", artist.lower()),
+                stable_id("album", artist.lower(), album.lower()),
+                rng.randint(1960, 2025),
+                200_000,
+                None,
+                now,
+            )
+        )
+    ranks = list(range(n))
+    rng.shuffle(ranks)
+    stats = [(ids[i], int(200_000 / (ranks[i] + 1))) for i in range(n)]
+    rows = [(*row, plays) for row, (_, plays) in zip(rows, stats, strict=True)]
+    cols = [
+        "track_id",
+        "version",
+        "title",
+        "artist",
+        "album",
+        "artist_id",
+        "album_id",
+        "year",
+        "duration_ms",
+        "published_at",
+        "indexed_at",
+        "plays",
+    ]
+    if db.dialect == "postgresql":
+        with db.transaction() as tx:
+            tx.execute(
+                "CREATE TABLE tracks_staging (track_id TEXT, version TEXT, title TEXT, "
+                "artist TEXT, album TEXT, artist_id TEXT, album_id TEXT, year INTEGER, "
+                "duration_ms BIGINT, published_at TEXT, indexed_at BIGINT, plays BIGINT)"
+            )
+        bulk(db, "tracks_staging", cols, rows)
+        with db.transaction() as tx:
+            tx.execute(
+                f"INSERT INTO tracks ({', '.join(cols)}, search) "
+                f"SELECT {', '.join(cols)}, "
+                "setweight(to_tsvector('delivery_search', title), 'A') || "
+                "setweight(to_tsvector('delivery_search', artist), 'B') || "
+                "setweight(to_tsvector('delivery_search', album), 'C') FROM tracks_staging"
+            )
+            tx.execute("DROP TABLE tracks_staging")
+            tx.execute(
+                "INSERT INTO search_terms (term) SELECT DISTINCT u.lexeme "
+                "FROM tracks t, unnest(t.search) u ON CONFLICT (term) DO NOTHING"
+            )
+    else:
+        bulk(db, "tracks", cols, rows)
+    bulk(db, "track_stats", ["track_id", "plays"], stats)
+    agg_artist = (
+        "SELECT t.artist_id, MIN(t.artist), COUNT(*), SUM(t.plays){extra} "
+        "FROM tracks t GROUP BY t.artist_id"
+    )
+    agg_album = (
+        "SELECT t.album_id, MIN(t.album), MIN(t.artist), MIN(t.artist_id), MIN(t.year), "
+        "COUNT(*), SUM(t.plays){extra} FROM tracks t GROUP BY t.album_id"
+    )
+    with db.transaction() as tx:
+        if db.dialect == "postgresql":
+            tx.execute(
+                "INSERT INTO artists (artist_id, name, track_count, plays, search) "
+                + agg_artist.format(
+                    extra=", setweight(to_tsvector('delivery_search', MIN(t.artist)), 'A')"
+                )
+            )
+            tx.execute(
+                "INSERT INTO albums (album_id, title, artist, artist_id, year, track_count, "
+                "plays, search) "
+                + agg_album.format(
+                    extra=", setweight(to_tsvector('delivery_search', MIN(t.album)), 'A') || "
+                    "setweight(to_tsvector('delivery_search', MIN(t.artist)), 'B')"
+                )
+            )
+        else:
+            tx.execute(
+                "INSERT INTO artists (artist_id, name, track_count, plays) "
+                + agg_artist.format(extra="")
+            )
+            tx.execute(
+                "INSERT INTO albums (album_id, title, artist, artist_id, year, track_count, "
+                "plays) " + agg_album.format(extra="")
+            )
+            for fts in ("tracks_fts", "artists_fts", "albums_fts"):
+                tx.execute(f"INSERT INTO {fts} ({fts}) VALUES ('optimize')")
+    return ids, vocab, artists
+
+
+def analyze(db: Database) -> None:
+    """Planner statistics after a bulk load; on PostgreSQL also flush GIN pending lists,
+    as autovacuum would soon after a real load."""
+    if db.dialect == "postgresql":
+        with db._pool.connection() as conn:  # VACUUM cannot run inside a transaction
+            conn.execute("VACUUM ANALYZE")
+        return
+    with db.transaction() as tx:
+        tx.execute("ANALYZE")
+
+
+# -- playlists -----------------------------------------------------------------------------
+
+
+def make_playlist(m: Modules, owner: str, n: int, tracks: list[str]) -> str:
+    pid = m.playlists.create(owner, name=f"bench {n}")["playlist_id"]
+    now = now_ms()
+    rows = [(pid, key, tracks[i % len(tracks)], owner, now) for i, key in enumerate(spread_keys(n))]
+    bulk(m.db, "playlist_items", ["playlist_id", "pos", "track_id", "added_by", "added_at"], rows)
+    with m.db.transaction() as tx:
+        tx.execute(
+            "UPDATE playlists SET item_count = :n WHERE playlist_id = :p", {"n": n, "p": pid}
+        )
+    return pid
+
+
+def bench_playlist_size(
+    m: Modules, cold: PlaylistService, report: Report, tracks: list[str], size: int, rounds: int
+) -> dict[str, tuple[float, float]]:
+    """(p50, p99) of each operation on a playlist of ``size`` items."""
+    rng = random.Random(size)
+    owner = "bench-owner"
+    pid = make_playlist(m, owner, size, tracks)
+    analyze(m.db)
+    if size == 10_000:
+        report.baseline = statistics.median(measure(lambda: m.playlists.get(pid, owner), 300))
+    p99: dict[str, tuple[float, float]] = {}
+    span = max(1, size - 100)
+    samples = measure(
+        lambda: cold.page(pid, owner, offset=rng.randrange(span), limit=min(100, size)), rounds
+    )
+    p99["read 100 (no cache)"] = report.add(
+        f"playlist {size:>6}: read 100 items (no cache)", samples
+    )
+    offsets = [rng.randrange(span) for _ in range(10)]
+    for offset in offsets:  # warm: this figure is the cache hit path
+        m.playlists.page(pid, owner, offset=offset, limit=100)
+    samples = measure(
+        lambda: m.playlists.page(pid, owner, offset=rng.choice(offsets), limit=100), rounds
+    )
+    report.add(
+        f"playlist {size:>6}: read 100 items (hot cache)",
+        samples,
+        f"hit ratio {m.cache.stats().hit_ratio:.2f}",
+    )
+    timings: dict[str, list[float]] = {
+        "add 1 at random position": [],
+        "append 1": [],
+        "move 1 (random positions)": [],
+        "remove 1 at random position": [],
+    }
+
+    def timed(name: str, call: Callable[[], object]) -> None:
+        t0 = time.perf_counter_ns()
+        call()
+        timings[name].append((time.perf_counter_ns() - t0) / 1e6)
+
+    for _ in range(rounds):
+        c = m.playlists.get(pid, owner)["item_count"]
+        t = rng.choice(tracks)
+        at, start, before, gone = (
+            rng.randint(0, c),
+            rng.randrange(c + 1),
+            rng.randint(0, c + 1),
+            rng.randrange(c + 1),
+        )
+        timed("add 1 at random position", lambda t=t, at=at: m.playlists.add(pid, owner, [t], at))
+        timed(
+            "move 1 (random positions)",
+            lambda s=start, b=before: m.playlists.reorder(
+                pid, owner, range_start=s, insert_before=b
+            ),
+        )
+        timed(
+            "remove 1 at random position",
+            lambda g=gone: m.playlists.remove(pid, owner, positions=[g]),
+        )
+        timed("append 1", lambda t=t: m.playlists.add(pid, owner, [t]))
+        m.playlists.remove(pid, owner, positions=[c])
+    for name, samples in timings.items():
+        p99[name] = report.add(f"playlist {size:>6}: {name}", samples)
+    return p99
+
+
+def bench_playlists(m: Modules, report: Report, tracks: list[str], rounds: int) -> None:
+    cold = PlaylistService(m.db, m.settings, m.events, cache=None)
+    cold.cache.enabled = False
+    small = bench_playlist_size(m, cold, report, tracks, 100, rounds)
+    large = bench_playlist_size(m, cold, report, tracks, 10_000, rounds)
+    for name in small:
+        p50 = large[name][0] / small[name][0]
+        p99 = large[name][1] / small[name][1]
+        report.rows.append((f"  10,000 / 100 items: {name}", p50, p99, "ratios, not ms"))
+
+
+# -- search --------------------------------------------------------------------------------
+
+
+def bench_search(
+    m: Modules, report: Report, vocab: list[str], artists: list[str], rounds: int
+) -> None:
+    rng = random.Random(11)
+    common, rare = vocab[:50], vocab[2000:]
+    kinds: dict[str, Callable[[], str]] = {
+        "one common word": lambda: rng.choice(common),
+        "two words": lambda: f"{rng.choice(common)} {rng.choice(vocab[:1000])}",
+        "rare word": lambda: rng.choice(rare),
+        "prefix (type-ahead, 3 letters)": lambda: rng.choice(vocab[:3000])[:3],
+        "word + artist: filter": lambda: (
+            f"{rng.choice(vocab[:500])} artist:{rng.choice(artists).split()[0]}"
+        ),
+        "word + year range": lambda: f"{rng.choice(common)} year:1990-1999",
+        "typo (one letter changed)": lambda: _typo(rng, rng.choice(vocab[200:2000])),
+    }
+    everything: list[float] = []
+    for kind, make in kinds.items():
+        it = itertools.cycle([parse_query(make()) for _ in range(rounds)])
+        samples = measure(
+            lambda it=it: m.search.search(next(it), "track", limit=20, offset=0), rounds
+        )
+        everything += samples
+        report.add(f"search tracks: {kind}", samples)
+    report.add("search tracks: all kinds together", everything)
+    queries = itertools.cycle([parse_query(rng.choice(vocab[:1000])) for _ in range(rounds)])
+    samples = measure(
+        lambda: [
+            m.search.search(q, k, limit=20, offset=0)
+            for q in [next(queries)]
+            for k in ("track", "artist", "album", "playlist")
+        ],
+        rounds,
+    )
+    report.add("search type=track,artist,album,playlist", samples)
+
+
+def _typo(rng: random.Random, w: str) -> str:
+    i = rng.randrange(1, len(w))
+    return w[:i] + rng.choice("xqwj") + w[i + 1 :]
+
+
+# -- friends-listened ----------------------------------------------------------------------
+
+
+def bench_friends(m: Modules, report: Report, tracks: list[str], plays: int, rounds: int) -> None:
+    rng = random.Random(13)
+    users = [f"user{i:06d}" for i in range(20_000)]
+    me = "bench-me"
+    followed = rng.sample(users, 1000)
+    now = now_ms()
+    bulk(
+        m.db,
+        "user_following",
+        ["user_id", "followee_id", "followed_at"],
+        [(me, u, now) for u in followed],
+    )
+    bulk(
+        m.db,
+        "user_followers",
+        ["user_id", "follower_id", "followed_at"],
+        [(u, me, now) for u in followed],
+    )
+    cum = zipf_cum(len(tracks), 1.0)
+    popular = tracks[:]
+    rng.shuffle(popular)
+    day = 86_400_000
+    chunk = 200_000
+    for start in range(0, plays, chunk):
+        rows = [
+            (
+                rng.choice(users),
+                f"p{i}",
+                str(zipf_pick(rng, popular, cum)),
+                None,
+                160,
+                30_000,
+                None,
+                None,
+                now - rng.randrange(90 * day),
+                now,
+                True,
+            )
+            for i in range(start, min(plays, start + chunk))
+        ]
+        bulk(
+            m.db,
+            "plays",
+            [
+                "user_id",
+                "play_id",
+                "track_id",
+                "version",
+                "bitrate_kbps",
+                "ms_played",
+                "context_type",
+                "context_uri",
+                "played_at",
+                "recorded_at",
+                "counted",
+            ],
+            rows,
+        )
+    with m.db.transaction() as tx:
+        tx.execute(
+            "INSERT INTO track_listeners (track_id, user_id, last_played_at, play_count) "
+            "SELECT track_id, user_id, MAX(played_at), COUNT(*) FROM plays "
+            "GROUP BY track_id, user_id"
+        )
+    analyze(m.db)
+    picks = [str(zipf_pick(rng, popular, cum)) for _ in range(rounds)]
+    it = itertools.cycle(picks)
+    found = []
+
+    def query() -> None:
+        rows, _, total = m.social.friends_listened(me, next(it), limit=20)
+        found.append(total)
+
+    samples = measure(query, rounds)
+    report.add(
+        "friends-listened (follows 1,000; 1M plays)",
+        samples,
+        f"median friends found {statistics.median(found):.0f}, max {max(found)}",
+    )
+    top = itertools.cycle(popular[:5])
+    samples = measure(lambda: m.social.friends_listened(me, next(top), limit=20), rounds)
+    report.add("friends-listened, the 5 most played tracks", samples)
+
+
+# -- driver --------------------------------------------------------------------------------
+
+
+def run_backend(name: str, url: str, args: argparse.Namespace) -> Report:
+    report = Report(name)
+    db = open_database(url)
+    db.migrate()
+    settings = ModulesSettings(playlist_max_items=20_000)
+    m = build_modules(db, None, InProcessEventBus(), settings)
+    m.subscribe_handlers()
+    rng = random.Random(5)
+    t0 = time.perf_counter()
+    tracks, vocab, artists = load_catalog(db, args.tracks, rng)
+    print(f"[{name}] loaded {len(tracks):,} tracks in {time.perf_counter() - t0:.1f} s", flush=True)
+    analyze(db)
+    bench_playlists(m, report, tracks, args.rounds)
+    print(f"[{name}] playlists done", flush=True)
+    bench_search(m, report, vocab, artists, args.rounds)
+    print(f"[{name}] search done", flush=True)
+    t0 = time.perf_counter()
+    bench_friends(m, report, tracks, args.plays, args.rounds)
+    print(
+        f"[{name}] friends-listened done ({args.plays:,} plays loaded and queried in "
+        f"{time.perf_counter() - t0:.1f} s)",
+        flush=True,
+    )
+    db.close()
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--quick", action="store_true", help="10k tracks, 100k plays")
+    parser.add_argument("--rounds", type=int, default=300, help="samples per figure")
+    args = parser.parse_args(argv)
+    args.tracks = 10_000 if args.quick else 100_000
+    args.plays = 100_000 if args.quick else 1_000_000
+    if args.quick:
+        args.rounds = min(args.rounds, 100)
+    reports = []
+    if args.backend in ("sqlite", "both"):
+        with tempfile.TemporaryDirectory(prefix="bench-modules-") as tmp:
+            reports.append(run_backend("sqlite", f"sqlite:///{tmp}/delivery.db", args))
+    if args.backend in ("postgresql", "both"):
+        from tests.support.servers import postgres_server
+
+        with postgres_server() as url:
+            reports.append(run_backend("postgresql", url, args))
+    print(
+        f"\nsizes: {args.tracks:,} tracks, {args.plays:,} plays, playlists of 100 and "
+        f"10,000 items; {args.rounds} samples per figure"
+    )
+    for report in reports:
+        report.print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,300 @@
+"""Social and listening endpoints.
+
+=================================================  =====================================
+``PUT|DELETE /v1/me/following?type=user&ids=``     follow / unfollow (<= 50 ids; 204)
+``GET /v1/me/following?type=user&after=&limit=``   whom I follow (cursor: last id)
+``GET /v1/me/following/contains?type=user&ids=``   [bool, ...]
+``GET /v1/me/followers?after=&limit=``             who follows me
+``GET /v1/users/{id}/followers`` / ``/following``  the same for anyone
+``GET /v1/me/following/suggestions?limit=``        friends of friends by mutual count
+``GET /v1/tracks/{id}/friends-listened``           people I follow who played it, newest first
+``POST /v1/me/plays``                              record a play (idempotent on ``play_id``)
+``GET /v1/me/player/recently-played``              my history (``before``/``after`` ms cursors)
+=================================================  =====================================
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Request, Response
+from pydantic import BaseModel, ConfigDict
+
+from delivery.errors import BadRequest
+from delivery.identity import Principal, current_user
+from delivery.modules.container import base_url, modules_of
+from delivery.modules.ids import (
+    check_user_id,
+    iso_ms,
+    split_ids,
+    track_id_from_uri,
+)
+from delivery.modules.objects import track_object, user_object
+from delivery.modules.paging import check_limit, cursor_page
+from delivery.modules.plays import PlayIn, parse_played_at
+from delivery.modules.social import MAX_IDS
+
+router = APIRouter(tags=["social"])
+
+
+def _check_type(type_: str | None) -> None:
+    if type_ != "user":
+        raise BadRequest(
+            "type must be 'user' (artists are not followable here)", code="invalid_type"
+        )
+
+
+def _ids_from(ids: str | None, body: dict[str, Any] | None) -> list[str]:
+    raw: Any = ids
+    if raw is None and isinstance(body, dict):
+        raw = body.get("ids")
+    return [check_user_id(u) for u in split_ids(raw, maximum=MAX_IDS, what="ids")]
+
+
+@router.put("/v1/me/following", status_code=204)
+def follow_users(
+    request: Request,
+    type: str | None = None,  # noqa: A002
+    ids: str | None = None,
+    body: dict[str, Any] | None = Body(None),
+    user: Principal = Depends(current_user),
+) -> Response:
+    _check_type(type)
+    modules_of(request).social.follow(user.user_id, _ids_from(ids, body))
+    return Response(status_code=204)
+
+
+@router.delete("/v1/me/following", status_code=204)
+def unfollow_users(
+    request: Request,
+    type: str | None = None,  # noqa: A002
+    ids: str | None = None,
+    body: dict[str, Any] | None = Body(None),
+    user: Principal = Depends(current_user),
+) -> Response:
+    _check_type(type)
+    modules_of(request).social.unfollow(user.user_id, _ids_from(ids, body))
+    return Response(status_code=204)
+
+
+@router.get("/v1/me/following/contains")
+def following_contains(
+    request: Request,
+    type: str | None = None,  # noqa: A002
+    ids: str | None = None,
+    user: Principal = Depends(current_user),
+) -> list[bool]:
+    _check_type(type)
+    return modules_of(request).social.contains(user.user_id, _ids_from(ids, None))
+
+
+def _people(request: Request, rows, cursor, total, limit) -> dict[str, Any]:
+    base = base_url(request)
+    items = [
+        {**user_object(base, r["user_id"]), "followed_at": iso_ms(r["followed_at"])} for r in rows
+    ]
+    return {"users": cursor_page(request, items, limit=limit, after=cursor, total=total)}
+
+
+@router.get("/v1/me/following")
+def my_following(
+    request: Request,
+    type: str | None = None,  # noqa: A002
+    after: str | None = None,
+    limit: int = 20,
+    user: Principal = Depends(current_user),
+) -> dict[str, Any]:
+    _check_type(type)
+    check_limit(limit, 50)
+    rows, cursor, total = modules_of(request).social.following(
+        user.user_id, after=after, limit=limit
+    )
+    return _people(request, rows, cursor, total, limit)
+
+
+@router.get("/v1/me/followers")
+def my_followers(
+    request: Request,
+    after: str | None = None,
+    limit: int = 20,
+    user: Principal = Depends(current_user),
+) -> dict[str, Any]:
+    check_limit(limit, 50)
+    rows, cursor, total = modules_of(request).social.followers(
+        user.user_id, after=after, limit=limit
+    )
+    return _people(request, rows, cursor, total, limit)
+
+
+@router.get("/v1/users/{user_id}/following")
+def user_following(
+    user_id: str,
+    request: Request,
+    after: str | None = None,
+    limit: int = 20,
+    user: Principal = Depends(current_user),
+) -> dict[str, Any]:
+    check_limit(limit, 50)
+    rows, cursor, total = modules_of(request).social.following(user_id, after=after, limit=limit)
+    return _people(request, rows, cursor, total, limit)
+
+
+@router.get("/v1/users/{user_id}/followers")
+def user_followers(
+    user_id: str,
+    request: Request,
+    after: str | None = None,
+    limit: int = 20,
+    user: Principal = Depends(current_user),
+) -> dict[str, Any]:
+    check_limit(limit, 50)
+    rows, cursor, total = modules_of(request).social.followers(user_id, after=after, limit=limit)
+    return _people(request, rows, cursor, total, limit)
+
+
+@router.get("/v1/me/following/suggestions")
+def follow_suggestions(
+    request: Request, limit: int = 20, user: Principal = Depends(current_user)
+) -> dict[str, Any]:
+    check_limit(limit, 50)
+    base = base_url(request)
+    rows = modules_of(request).social.suggestions(user.user_id, limit=limit)
+    return {
+        "items": [
+            {"user": user_object(base, r["user_id"]), "mutual_count": r["mutual_count"]}
+            for r in rows
+        ]
+    }
+
+
+@router.get("/v1/tracks/{track_id}/friends-listened")
+def friends_listened(
+    track_id: str,
+    request: Request,
+    limit: int = 20,
+    before: str | None = None,
+    user: Principal = Depends(current_user),
+) -> dict[str, Any]:
+    check_limit(limit, 50)
+    rows, cursor, total = modules_of(request).social.friends_listened(
+        user.user_id, track_id, limit=limit, before=before
+    )
+    base = base_url(request)
+    items = [
+        {
+            "user": user_object(base, r["user_id"]),
+            "last_played_at": iso_ms(r["last_played_at"]),
+            "play_count": r["play_count"],
+        }
+        for r in rows
+    ]
+    return cursor_page(
+        request, items, limit=limit, after=cursor, total=total, cursor_param="before"
+    )
+
+
+class Context(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    type: str | None = None
+    uri: str | None = None
+
+
+class PlayBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    play_id: str
+    track_id: str | None = None
+    uri: str | None = None
+    version: str | None = None
+    bitrate_kbps: int | None = None
+    ms_played: int
+    context: Context | None = None
+    played_at: str | int | None = None
+
+
+def _play_object(base: str, row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "play_id": row["play_id"],
+        "track": track_object(base, row["track_id"], row.get("_track")),
+        "version": row["version"],
+        "bitrate_kbps": row["bitrate_kbps"],
+        "ms_played": row["ms_played"],
+        "played_at": iso_ms(row["played_at"]),
+        "context": (
+            {"type": row["context_type"], "uri": row["context_uri"]}
+            if row["context_type"] or row["context_uri"]
+            else None
+        ),
+    }
+
+
+@router.post("/v1/me/plays", status_code=201)
+def record_play(
+    body: PlayBody, request: Request, response: Response, user: Principal = Depends(current_user)
+) -> dict[str, Any]:
+    if (body.track_id is None) == (body.uri is None):
+        raise BadRequest("give track_id or uri", code="invalid_play")
+    track_id = track_id_from_uri(body.uri if body.uri is not None else body.track_id)
+    play = PlayIn(
+        play_id=body.play_id,
+        track_id=track_id,
+        ms_played=body.ms_played,
+        version=body.version,
+        bitrate_kbps=body.bitrate_kbps,
+        context_type=body.context.type if body.context else None,
+        context_uri=body.context.uri if body.context else None,
+        played_at=parse_played_at(body.played_at),
+    )
+    row, created = modules_of(request).plays.record(user.user_id, play)
+    if not created:
+        response.status_code = 200  # the same play again: already recorded
+    return {**_play_object(base_url(request), row), "created": created}
+
+
+def _cursor_ms(value: str | None, name: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        ms = int(value)
+    except ValueError:
+        raise BadRequest(
+            f"{name} must be a Unix time in milliseconds", code="invalid_cursor"
+        ) from None
+    if ms < 0:
+        raise BadRequest(f"{name} must be >= 0", code="invalid_cursor")
+    return ms
+
+
+@router.get("/v1/me/player/recently-played")
+def recently_played(
+    request: Request,
+    limit: int = 20,
+    before: str | None = None,
+    after: str | None = None,
+    user: Principal = Depends(current_user),
+) -> dict[str, Any]:
+    check_limit(limit, 50)
+    rows = modules_of(request).plays.recently_played(
+        user.user_id,
+        limit=limit,
+        before=_cursor_ms(before, "before"),
+        after=_cursor_ms(after, "after"),
+    )
+    base = base_url(request)
+    items = []
+    for r in rows:
+        track = None
+        if r["title"] is not None:
+            track = {**r, "version": r["track_version"]}
+        items.append(_play_object(base, {**r, "_track": track}))
+    oldest = str(rows[-1]["played_at"]) if rows else None
+    newest = str(rows[0]["played_at"]) if rows else None
+    page = cursor_page(
+        request, items, limit=limit, after=newest, before=oldest, cursor_param="before"
+    )
+    # Spotify: "next" walks back in time with the oldest item's time as ``before``.
+    page["next"] = (
+        str(request.url.remove_query_params("after").include_query_params(before=oldest))
+        if len(rows) == limit
+        else None
+    )
+    return page

@@ -1,0 +1,364 @@
+"""The search catalog: tracks read from manifests in the store, with artists and albums.
+
+Tracks enter it three ways, all ending in :meth:`Catalog.upsert`:
+
+* the ``track.published`` event (:meth:`Catalog.on_track_published`), raised by the
+  admin endpoint ``POST /v1/admin/events`` that ``encoder ingest --notify`` calls;
+* ``delivery catalog sync`` (:meth:`Catalog.sync`), which walks every
+  ``latest.json`` in the store and indexes what changed (``--prune`` also drops
+  tracks the store no longer has);
+* tests and benchmarks, directly.
+
+``latest.json`` is the source of truth for which version is current (it is written
+last by the encoder), so an event naming an older version still indexes the
+latest one: replays and out-of-order events are harmless.
+
+Artists and albums are derived rows (ids are hashes of the normalised names);
+their ``track_count`` and ``plays`` are recomputed from the tracks whenever a
+track joins or leaves them, so re-indexing with changed tags cannot drift.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from delivery.db import Database, Transaction
+from delivery.events import Event
+from delivery.modules.ids import normalize_name, now_ms, stable_id
+from origin.errors import ObjectNotFound, StoreError
+from origin.keys import latest_key, manifest_key, parse_key, validate_track_id, validate_version
+from origin.manifest import Latest, Manifest
+from origin.store import ObjectStore
+
+log = logging.getLogger("delivery.modules.catalog")
+
+_YEAR_RE = re.compile(r"(?<!\d)(\d{4})(?!\d)")
+
+
+def _tag(tags: Mapping[str, str], *names: str) -> str:
+    lowered = {k.lower(): v for k, v in tags.items()}
+    for name in names:
+        value = lowered.get(name)
+        if isinstance(value, str) and value.strip():
+            return " ".join(value.split())[:500]
+    return ""
+
+
+def year_from_tags(tags: Mapping[str, str]) -> int | None:
+    """The release year from ``date`` (``2001-03-12``, ``2001``) or ``year`` tags."""
+    for name in ("date", "year", "originaldate", "originalyear"):
+        m = _YEAR_RE.search(_tag(tags, name))
+        if m and 1000 <= int(m.group(1)) <= 2999:
+            return int(m.group(1))
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogTrack:
+    track_id: str
+    version: str
+    title: str
+    artist: str
+    album: str
+    year: int | None
+    duration_ms: int
+    published_at: str | None = None
+
+    @property
+    def artist_id(self) -> str:
+        return stable_id("artist", normalize_name(self.artist)) if self.artist else ""
+
+    @property
+    def album_id(self) -> str:
+        if not self.album:
+            return ""
+        return stable_id("album", normalize_name(self.artist), normalize_name(self.album))
+
+    @classmethod
+    def from_manifest(cls, manifest: Manifest, published_at: str | None = None) -> CatalogTrack:
+        tags = manifest.tags
+        return cls(
+            track_id=manifest.track_id,
+            version=manifest.version,
+            title=_tag(tags, "title") or manifest.track_id,
+            artist=_tag(tags, "artist", "album_artist", "albumartist"),
+            album=_tag(tags, "album"),
+            year=year_from_tags(tags),
+            duration_ms=int(round(manifest.duration_s * 1000)),
+            published_at=published_at,
+        )
+
+
+@dataclass
+class SyncReport:
+    seen: int = 0
+    indexed: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (
+            f"catalog sync: {self.seen} tracks in the store, {self.indexed} indexed, "
+            f"{self.unchanged} unchanged, {self.removed} removed, {len(self.errors)} errors"
+        )
+
+
+class TrackNotInStore(LookupError):
+    """The store holds no manifest for the track (yet)."""
+
+
+_UPSERT_TRACK = {
+    "sqlite": """
+        INSERT INTO tracks (track_id, version, title, artist, album, artist_id, album_id, year,
+                            duration_ms, published_at, indexed_at, plays)
+        VALUES (:track_id, :version, :title, :artist, :album, :artist_id, :album_id, :year,
+                :duration_ms, :published_at, :now,
+                COALESCE((SELECT plays FROM track_stats WHERE track_id = :track_id), 0))
+        ON CONFLICT (track_id) DO UPDATE SET
+            version = excluded.version, title = excluded.title, artist = excluded.artist,
+            album = excluded.album, artist_id = excluded.artist_id, album_id = excluded.album_id,
+            year = excluded.year, duration_ms = excluded.duration_ms,
+            published_at = excluded.published_at, indexed_at = excluded.indexed_at
+    """,
+    "postgresql": """
+        INSERT INTO tracks (track_id, version, title, artist, album, artist_id, album_id, year,
+                            duration_ms, published_at, indexed_at, plays, search)
+        VALUES (:track_id, :version, :title, :artist, :album, :artist_id, :album_id, :year,
+                :duration_ms, :published_at, :now,
+                COALESCE((SELECT plays FROM track_stats WHERE track_id = :track_id), 0),
+                setweight(to_tsvector('delivery_search', CAST(:title AS TEXT)), 'A')
+                || setweight(to_tsvector('delivery_search', CAST(:artist AS TEXT)), 'B')
+                || setweight(to_tsvector('delivery_search', CAST(:album AS TEXT)), 'C'))
+        ON CONFLICT (track_id) DO UPDATE SET
+            version = excluded.version, title = excluded.title, artist = excluded.artist,
+            album = excluded.album, artist_id = excluded.artist_id, album_id = excluded.album_id,
+            year = excluded.year, duration_ms = excluded.duration_ms,
+            published_at = excluded.published_at, indexed_at = excluded.indexed_at,
+            search = excluded.search
+    """,
+}
+
+# PostgreSQL keeps the vocabulary for typo correction (see delivery.modules.search).
+ADD_TERMS = (
+    "INSERT INTO search_terms (term) SELECT lexeme FROM unnest(to_tsvector('delivery_search', "
+    "CAST(:text AS TEXT))) ON CONFLICT (term) DO NOTHING"
+)
+
+# Aggregates are recomputed from the tracks: one statement per artist/album touched.
+_REFRESH_ARTIST = {
+    "sqlite": """
+        INSERT INTO artists (artist_id, name, track_count, plays)
+        SELECT :id, COALESCE(MIN(t.artist), ''), COUNT(*), COALESCE(SUM(t.plays), 0)
+        FROM tracks t
+        WHERE t.artist_id = :id
+        ON CONFLICT (artist_id) DO UPDATE SET name = excluded.name,
+            track_count = excluded.track_count, plays = excluded.plays
+    """,
+    "postgresql": """
+        INSERT INTO artists (artist_id, name, track_count, plays, search)
+        SELECT :id, COALESCE(MIN(t.artist), ''), COUNT(*), COALESCE(SUM(t.plays), 0),
+               setweight(to_tsvector('delivery_search', COALESCE(MIN(t.artist), '')), 'A')
+        FROM tracks t
+        WHERE t.artist_id = :id
+        ON CONFLICT (artist_id) DO UPDATE SET name = excluded.name,
+            track_count = excluded.track_count, plays = excluded.plays,
+            search = excluded.search
+    """,
+}
+_REFRESH_ALBUM = {
+    "sqlite": """
+        INSERT INTO albums (album_id, title, artist, artist_id, year, track_count, plays)
+        SELECT :id, COALESCE(MIN(t.album), ''), COALESCE(MIN(t.artist), ''),
+               COALESCE(MIN(t.artist_id), ''), MIN(t.year), COUNT(*), COALESCE(SUM(t.plays), 0)
+        FROM tracks t
+        WHERE t.album_id = :id
+        ON CONFLICT (album_id) DO UPDATE SET title = excluded.title, artist = excluded.artist,
+            artist_id = excluded.artist_id, year = excluded.year,
+            track_count = excluded.track_count, plays = excluded.plays
+    """,
+    "postgresql": """
+        INSERT INTO albums (album_id, title, artist, artist_id, year, track_count, plays,
+                            search)
+        SELECT :id, COALESCE(MIN(t.album), ''), COALESCE(MIN(t.artist), ''),
+               COALESCE(MIN(t.artist_id), ''), MIN(t.year), COUNT(*), COALESCE(SUM(t.plays), 0),
+               setweight(to_tsvector('delivery_search', COALESCE(MIN(t.album), '')), 'A')
+               || setweight(to_tsvector('delivery_search', COALESCE(MIN(t.artist), '')), 'B')
+        FROM tracks t
+        WHERE t.album_id = :id
+        ON CONFLICT (album_id) DO UPDATE SET title = excluded.title, artist = excluded.artist,
+            artist_id = excluded.artist_id, year = excluded.year,
+            track_count = excluded.track_count, plays = excluded.plays,
+            search = excluded.search
+    """,
+}
+
+
+class Catalog:
+    def __init__(self, db: Database, store: ObjectStore | None = None) -> None:
+        self.db = db
+        self.store = store
+
+    # -- writing --------------------------------------------------------------------
+
+    def upsert(self, tracks: Sequence[CatalogTrack]) -> None:
+        """Index ``tracks`` (insert or replace) in one transaction."""
+        if not tracks:
+            return
+        now = now_ms()
+        with self.db.transaction() as tx:
+            touched_artists: set[str] = set()
+            touched_albums: set[str] = set()
+            for track in tracks:
+                old = tx.fetchone(
+                    "SELECT artist_id, album_id FROM tracks WHERE track_id = :t",
+                    {"t": track.track_id},
+                )
+                if old:
+                    touched_artists.add(old["artist_id"])
+                    touched_albums.add(old["album_id"])
+                params = {
+                    "track_id": track.track_id,
+                    "version": track.version,
+                    "title": track.title,
+                    "artist": track.artist,
+                    "album": track.album,
+                    "artist_id": track.artist_id,
+                    "album_id": track.album_id,
+                    "year": track.year,
+                    "duration_ms": track.duration_ms,
+                    "published_at": track.published_at,
+                    "now": now,
+                }
+                tx.execute(_UPSERT_TRACK[self.db.dialect], params)
+                if self.db.dialect == "postgresql":
+                    text = f"{track.title} {track.artist} {track.album}"
+                    tx.execute(ADD_TERMS, {"text": text})
+                touched_artists.add(track.artist_id)
+                touched_albums.add(track.album_id)
+            self._refresh_aggregates(tx, touched_artists, touched_albums)
+
+    def remove(self, track_ids: Iterable[str]) -> int:
+        removed = 0
+        with self.db.transaction() as tx:
+            artists: set[str] = set()
+            albums: set[str] = set()
+            for track_id in track_ids:
+                old = tx.fetchone(
+                    "SELECT artist_id, album_id FROM tracks WHERE track_id = :t", {"t": track_id}
+                )
+                if old is None:
+                    continue
+                tx.execute("DELETE FROM tracks WHERE track_id = :t", {"t": track_id})
+                artists.add(old["artist_id"])
+                albums.add(old["album_id"])
+                removed += 1
+            self._refresh_aggregates(tx, artists, albums)
+        return removed
+
+    def _refresh_aggregates(self, tx: Transaction, artists: set[str], albums: set[str]) -> None:
+        for artist_id in sorted(a for a in artists if a):
+            tx.execute(_REFRESH_ARTIST[self.db.dialect], {"id": artist_id})
+            tx.execute(
+                "DELETE FROM artists WHERE artist_id = :id AND track_count = 0", {"id": artist_id}
+            )
+        for album_id in sorted(a for a in albums if a):
+            tx.execute(_REFRESH_ALBUM[self.db.dialect], {"id": album_id})
+            tx.execute(
+                "DELETE FROM albums WHERE album_id = :id AND track_count = 0", {"id": album_id}
+            )
+
+    # -- reading the store ----------------------------------------------------------
+
+    def _store(self, store: ObjectStore | None) -> ObjectStore:
+        store = store or self.store
+        if store is None:
+            raise RuntimeError("the catalog has no object store to read manifests from")
+        return store
+
+    def read_track(
+        self, track_id: str, version: str | None = None, store: ObjectStore | None = None
+    ) -> CatalogTrack:
+        """The catalog entry for the track's current version (``latest.json``), else ``version``."""
+        store = self._store(store)
+        validate_track_id(track_id)
+        published_at = None
+        try:
+            latest = Latest.from_json(store.get_bytes(latest_key(track_id)))
+        except ObjectNotFound:
+            latest = None
+        if latest is not None:
+            if version and version != latest.version:
+                log.info(
+                    "track %s: event names version %s, latest.json %s; indexing latest",
+                    track_id,
+                    version,
+                    latest.version,
+                )
+            version, published_at = latest.version, latest.published_at
+        if version is None:
+            raise TrackNotInStore(f"track {track_id!r} has no latest.json in the store")
+        validate_version(version)
+        try:
+            manifest = Manifest.from_json(store.get_bytes(manifest_key(track_id, version)))
+        except ObjectNotFound:
+            raise TrackNotInStore(f"track {track_id!r} has no manifest for {version}") from None
+        return CatalogTrack.from_manifest(manifest, published_at)
+
+    def index_track(self, track_id: str, version: str | None = None) -> CatalogTrack:
+        track = self.read_track(track_id, version)
+        self.upsert([track])
+        return track
+
+    def on_track_published(self, event: Event) -> None:
+        """``track.published`` handler (idempotent: an upsert of the latest version)."""
+        self.index_track(str(event.payload["track_id"]), event.payload.get("version"))
+
+    def versions(self) -> dict[str, str]:
+        with self.db.transaction(write=False) as tx:
+            return {
+                r["track_id"]: r["version"]
+                for r in tx.iterate("SELECT track_id, version FROM tracks")
+            }
+
+    def sync(
+        self, store: ObjectStore | None = None, *, prune: bool = False, batch: int = 200
+    ) -> SyncReport:
+        """Index every track whose ``latest.json`` names a version the catalog lacks."""
+        store = self._store(store)
+        report = SyncReport()
+        known = self.versions()
+        in_store: set[str] = set()
+        pending: list[CatalogTrack] = []
+        for key in store.list("tracks/"):
+            parsed = parse_key(key)
+            if parsed.kind != "latest":
+                continue
+            report.seen += 1
+            in_store.add(parsed.track_id)
+            try:
+                latest = Latest.from_json(store.get_bytes(key))
+                if known.get(parsed.track_id) == latest.version:
+                    report.unchanged += 1
+                    continue
+                manifest = Manifest.from_json(
+                    store.get_bytes(manifest_key(parsed.track_id, latest.version))
+                )
+                if manifest.track_id != parsed.track_id:
+                    raise StoreError(f"manifest names track {manifest.track_id!r}")
+            except StoreError as exc:  # ManifestError, ObjectNotFound, StoreUnavailable
+                report.errors.append(f"{parsed.track_id}: {exc}")
+                continue
+            pending.append(CatalogTrack.from_manifest(manifest, latest.published_at))
+            if len(pending) >= batch:
+                self.upsert(pending)
+                report.indexed += len(pending)
+                pending = []
+        self.upsert(pending)
+        report.indexed += len(pending)
+        if prune:
+            report.removed = self.remove(sorted(set(known) - in_store))
+        return report

@@ -1,0 +1,84 @@
+"""The modules' services, built once per app and found by routes on ``app.state.modules``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+from prometheus_client import CollectorRegistry
+
+from delivery.db import Database
+from delivery.events import PLAY_RECORDED, PLAYLIST_CHANGED, TRACK_PUBLISHED, EventBus
+from delivery.modules.cache import SnapshotCache
+from delivery.modules.catalog import Catalog
+from delivery.modules.playlist_sharing import PlaylistSharing
+from delivery.modules.playlists import PlaylistService
+from delivery.modules.plays import PlayService
+from delivery.modules.search import SearchService
+from delivery.modules.settings import ModulesSettings
+from delivery.modules.social import SocialService
+from origin.store import ObjectStore
+
+
+@dataclass
+class Modules:
+    settings: ModulesSettings
+    db: Database
+    store: ObjectStore | None
+    events: EventBus
+    cache: SnapshotCache
+    catalog: Catalog
+    search: SearchService
+    playlists: PlaylistService
+    sharing: PlaylistSharing
+    social: SocialService
+    plays: PlayService
+
+    def subscribe_handlers(self) -> None:
+        """The modules' event handlers (each idempotent: delivery is at least once)."""
+        self.events.subscribe(
+            TRACK_PUBLISHED, self.catalog.on_track_published, name="search.index_track"
+        )
+        self.events.subscribe(
+            PLAYLIST_CHANGED, self.search.on_playlist_changed, name="search.index_playlist"
+        )
+        self.events.subscribe(
+            PLAY_RECORDED, self.plays.on_play_recorded, name="popularity.count_play"
+        )
+
+
+def build_modules(
+    db: Database,
+    store: ObjectStore | None,
+    events: EventBus,
+    settings: ModulesSettings,
+    registry: CollectorRegistry | None = None,
+) -> Modules:
+    cache: SnapshotCache = SnapshotCache(
+        settings.playlist_cache_entries,
+        settings.playlist_cache_ttl_s,
+        xfetch_beta=settings.playlist_cache_xfetch_beta,
+        registry=registry,
+    )
+    playlists = PlaylistService(db, settings, events, cache)
+    return Modules(
+        settings=settings,
+        db=db,
+        store=store,
+        events=events,
+        cache=cache,
+        catalog=Catalog(db, store),
+        search=SearchService(db, settings),
+        playlists=playlists,
+        sharing=PlaylistSharing(playlists.access),
+        social=SocialService(db, settings),
+        plays=PlayService(db, settings, events),
+    )
+
+
+def modules_of(request: Request) -> Modules:
+    return request.app.state.modules
+
+
+def base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
