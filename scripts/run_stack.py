@@ -26,7 +26,11 @@ from scripts.demo_catalog import build_catalog
 BIN = Path(sys.executable).parent
 DATA = Path("data")
 HOST = os.environ.get("STACK_HOST", "127.0.0.1")
-PORTS = {"origin": 8090, "edge": 8080, "delivery": 8000}
+PORTS = {
+    "origin": int(os.environ.get("STACK_ORIGIN_PORT", "8090")),
+    "edge": int(os.environ.get("STACK_EDGE_PORT", "8080")),
+    "delivery": int(os.environ.get("STACK_DELIVERY_PORT", "8000")),
+}
 
 
 def log(message: str) -> None:
@@ -40,6 +44,7 @@ def run(argv: list[str], **kwargs) -> subprocess.CompletedProcess:
 def stack_env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("ORIGIN_STORE", "file://./data/origin")
+    env.setdefault("ENCODER_STORE", env["ORIGIN_STORE"])
     env.setdefault("EDGE_UPSTREAM", f"http://{HOST}:{PORTS['origin']}")
     env.setdefault("DELIVERY_STORE", "file://./data/origin")
     env.setdefault("DELIVERY_EDGE_URL", f"http://{HOST}:{PORTS['edge']}")
@@ -128,7 +133,7 @@ def main() -> int:
             "",
             "  # a stream URL for the premium demo user (token valid 12 h):",
             f"  TOKEN={token}",
-            f"  curl -s -H \"Authorization: Bearer $TOKEN\" '{stream}?quality=high'",
+            f"  curl -s -H \"Authorization: Bearer $TOKEN\" '{stream}?quality=high'; echo",
             "  # then fetch the returned url through the edge:",
             f"  URL=$(curl -s -H \"Authorization: Bearer $TOKEN\" '{stream}' | {pick_url})",
             "  curl -s -o /dev/null -w '%{http_code} %{size_download} bytes\\n' \"$URL\"",
