@@ -1,0 +1,385 @@
+"""The edge as one lean ASGI callable (no framework on the streaming path).
+
+Routes, by path prefix::
+
+    GET|HEAD /tracks/{track_id}/{version}/{file}?token=JWT   an object (or Bearer pull token)
+    GET      /healthz    200 when the upstream answers, else 503 (body says which);
+                         /readyz is the same
+    GET      /livez      200 while the process runs
+    GET      /metrics    Prometheus text
+
+Order of work for an object request, cheapest refusal first: method, path
+(validated with :func:`origin.keys.parse_key` before any I/O — a key already in
+the memory tier was validated when it was inserted), token, then memory tier,
+disk tier, and finally the shared fill (:mod:`edge.fill`).
+
+A memory hit allocates one header list and one memoryview slice; the body is
+never copied. Responses carry ``X-Cache: HIT | MISS | COALESCED``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import os
+import time
+from collections.abc import AsyncIterator
+from urllib.parse import unquote_plus
+
+import httpx
+
+from edge.access_log import AccessLog
+from edge.cache.disk import DiskCache
+from edge.cache.memory import MemoryCache
+from edge.errors import ResponseAborted
+from edge.fill import ClientGone, FillRegistry
+from edge.http import CORS_ORIGIN, cache_control, send_error, send_simple
+from edge.metrics import EdgeCollector, EdgeStats, render
+from edge.respond import ObjectRequest, Outcome, Responder
+from edge.settings import EdgeSettings, load_settings
+from edge.token import StreamClaims, TokenError, TokenVerifier
+from edge.upstream import HttpUpstream, StoreUpstream, Upstream, http_client
+from origin.errors import InvalidKey
+from origin.keys import parse_key
+from origin.store import open_store
+
+log = logging.getLogger("edge.app")
+
+TRACKS_PREFIX = "/tracks/"
+TOUCH_INTERVAL_S = 60.0
+PREFLIGHT_HEADERS = [
+    CORS_ORIGIN,
+    (b"access-control-allow-methods", b"GET, HEAD, OPTIONS"),
+    (b"access-control-allow-headers", b"range, if-range, if-none-match, authorization"),
+    (b"access-control-max-age", b"86400"),
+    (b"content-length", b"0"),
+]
+
+
+def query_token(query: bytes) -> str | None:
+    """The ``token`` query parameter (JWTs are URL-safe, so it is rarely percent-encoded)."""
+    if not query:
+        return None
+    i = query.find(b"token=")
+    while i > 0 and query[i - 1] != 0x26:  # must start a parameter (after '&')
+        i = query.find(b"token=", i + 1)
+    if i < 0:
+        return None
+    j = query.find(b"&", i)
+    token = query[i + 6 : j if j >= 0 else len(query)].decode("latin-1")
+    if "%" in token or "+" in token:
+        token = unquote_plus(token)
+    return token or None
+
+
+def build_upstream(
+    settings: EdgeSettings,
+    pull_token: str | None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> Upstream:
+    common = {
+        "retries": settings.upstream_retries,
+        "backoff_s": settings.upstream_backoff_s,
+        "breaker_failures": settings.breaker_failures,
+        "breaker_reset_s": settings.breaker_reset_s,
+    }
+    if settings.upstream_is_store:
+        return StoreUpstream(open_store(settings.upstream[0]), **common)
+    client = http_client(
+        connect_timeout_s=settings.upstream_connect_timeout_s,
+        read_timeout_s=settings.upstream_read_timeout_s,
+        max_connections=settings.upstream_max_connections,
+        transport=transport,
+    )
+    return HttpUpstream(settings.upstream, client, pull_token=pull_token, **common)
+
+
+class EdgeApp:
+    """The edge's ASGI application. Build it with :func:`create_app`."""
+
+    def __init__(
+        self,
+        settings: EdgeSettings,
+        *,
+        upstream: Upstream | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        verifier: TokenVerifier | None = None,
+    ) -> None:
+        self.settings = settings
+        self.stats = EdgeStats()
+        self.memory = MemoryCache(
+            settings.cache_memory_max_bytes, settings.cache_memory_max_object_bytes
+        )
+        self.disk = DiskCache(settings.cache_dir, settings.cache_disk_max_bytes)
+        # The app remembers verified tokens itself (see _verify), in front of the verifier.
+        self.verifier = verifier or TokenVerifier(
+            settings.resolve_verification_keys(), leeway_s=settings.token_leeway_s, cache_size=0
+        )
+        own_pull = settings.resolve_pull_token()
+        self.pull_tokens = [
+            t.encode() for t in settings.resolve_accepted_pull_tokens(own_pull) if t
+        ]
+        self.upstream = upstream or build_upstream(settings, own_pull, transport)
+        self.fills = FillRegistry(
+            self.disk,
+            self.memory,
+            self.upstream,
+            self.stats,
+            retries=settings.upstream_retries,
+            backoff_s=settings.upstream_backoff_s,
+        )
+        self.respond = Responder(
+            self.memory,
+            self.disk,
+            self.fills,
+            self.stats,
+            hold_unverified=settings.hold_unverified,
+            retry_after_s=settings.breaker_reset_s,
+        )
+        self.access_log = AccessLog.open(settings.access_log)
+        self.pull_cache_control = cache_control(settings.pull_max_age_s)
+        self.collector = EdgeCollector(self.stats, self._gauges)
+        self._claims: dict[str, tuple[StreamClaims, float]] = {}
+        self._claims_max = settings.token_cache_size
+        self._claims_ttl = settings.token_cache_ttl_s
+        self._leeway = settings.token_leeway_s
+        self._started = False
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def startup(self) -> None:
+        if self._started:
+            return
+        await asyncio.to_thread(self.disk.start)
+        self.access_log.start()
+        self._started = True
+
+    async def shutdown(self) -> None:
+        await self.fills.aclose()
+        await self.upstream.aclose()
+        await self.access_log.aclose()
+        self._started = False
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[EdgeApp]:
+        """Start-up and shut-down without an ASGI server (tests, embedding)."""
+        await self.startup()
+        try:
+            yield self
+        finally:
+            await self.shutdown()
+
+    async def _lifespan(self, receive, send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:
+                    log.exception("edge start-up failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # -- routing ---------------------------------------------------------------------
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                await self._lifespan(receive, send)
+            return
+        path = scope["path"]
+        if path.startswith(TRACKS_PREFIX):
+            await self._object(scope, receive, send, path)
+        elif path == "/healthz" or path == "/readyz":
+            await self._healthz(send)
+        elif path == "/livez":
+            await send_simple(send, 200, b'{"status":"ok"}', b"application/json")
+        elif path == "/metrics":
+            body = render(self.collector)
+            await send_simple(send, 200, body, b"text/plain; version=0.0.4; charset=utf-8")
+        else:
+            await send_error(send, 404, "not_found", "no such route")
+
+    async def _healthz(self, send) -> None:
+        ready = await self.upstream.ready()
+        body = json.dumps(
+            {
+                "status": "ok" if ready else "upstream_unreachable",
+                "live": True,
+                "ready": ready,
+                "upstreams": self.upstream.describe(),
+                "pid": os.getpid(),
+            }
+        ).encode()
+        await send_simple(send, 200 if ready else 503, body, b"application/json")
+
+    def _gauges(self) -> dict:
+        return {
+            "memory_bytes": self.memory.bytes,
+            "memory_objects": len(self.memory),
+            "disk_bytes": self.disk.bytes,
+            "disk_objects": self.disk.entries,
+            "fills_in_progress": len(self.fills),
+            "upstreams": self.upstream.describe(),
+        }
+
+    # -- objects ---------------------------------------------------------------------
+
+    async def _object(self, scope, receive, send, path: str) -> None:
+        started = time.perf_counter()
+        now = time.time()
+        method = scope["method"]
+        client = scope.get("client")
+        ip = client[0] if client else None
+        out = Outcome()
+        range_h = None
+        path_checked = False
+        try:
+            if method != "GET" and method != "HEAD":
+                await self._bad_method(send, method, out)
+                return
+            head = method == "HEAD"
+            key = path[1:]
+            entry = self.memory.get(key)
+            if entry is None:  # a key in the memory tier was validated on its way in
+                try:
+                    if parse_key(key).kind == "latest":
+                        raise InvalidKey(
+                            "latest.json is mutable; the edge serves versioned objects"
+                        )
+                except InvalidKey as exc:
+                    out.status, out.error = 400, "invalid_path"
+                    out.nbytes = await send_error(send, 400, out.error, str(exc), head=head)
+                    return
+            path_checked = True
+            if_none_match = if_range = auth = None
+            for name, value in scope["headers"]:
+                if name == b"range":
+                    range_h = value.decode("latin-1")
+                elif name == b"if-none-match":
+                    if_none_match = value.decode("latin-1")
+                elif name == b"if-range":
+                    if_range = value.decode("latin-1")
+                elif name == b"authorization":
+                    auth = value
+            token = query_token(scope["query_string"])
+            shield = token is None and auth is not None
+            if shield:
+                if not self._pull_token_ok(auth):
+                    out.status, out.error = 403, "pull_token_invalid"
+                    out.nbytes = await send_error(
+                        send, 403, out.error, "the bearer token is not an accepted pull token",
+                        head=head,
+                    )  # fmt: skip
+                    return
+                cc = self.pull_cache_control
+            else:
+                memo = self._claims.get(token) if token is not None else None
+                claims = memo[0] if memo is not None else None
+                if (
+                    claims is None
+                    or now >= memo[1]  # type: ignore[index]
+                    or claims.path != path
+                    or (claims.ip is not None and claims.ip != ip)
+                ):
+                    try:
+                        claims = self._verify(token, path, ip, now)
+                    except TokenError as exc:
+                        out.status, out.error = 403, exc.code
+                        out.nbytes = await send_error(send, 403, exc.code, exc.message, head=head)
+                        return
+                cc = cache_control(claims.exp - int(now))
+
+            req = ObjectRequest(key, head, cc, range_h, if_none_match, if_range, shield)
+            if entry is not None:
+                self.stats.hits_memory += 1
+                if now - entry.last_touch > TOUCH_INTERVAL_S:
+                    entry.last_touch = now
+                    self.disk.touch(key)
+                await self.respond.from_memory(send, req, entry, out)
+                return
+            opened = self.disk.open(key)
+            if opened is not None:
+                self.stats.hits_disk += 1
+                await self.respond.from_disk(send, receive, req, opened, out, now)
+                return
+            await self.respond.from_fill(send, receive, req, out)
+        except ResponseAborted as exc:
+            out.aborted, out.error = True, exc.code
+            log.warning("aborted %s %s: %s", method, path, exc.message)
+            raise
+        except ClientGone:
+            out.aborted, out.error = True, "client_gone"
+        finally:
+            stats = self.stats
+            stats.responses[out.status] = stats.responses.get(out.status, 0) + 1
+            stats.bytes_sent += out.nbytes
+            if out.error is not None:
+                stats.error(out.error)
+            self.access_log.record(
+                now, method, path, out.status, range_h, out.nbytes, out.cache, ip,
+                (time.perf_counter() - started) * 1000.0, out.error, out.aborted, path_checked,
+            )  # fmt: skip
+
+    def _verify(self, token: str | None, path: str, ip: str | None, now: float) -> StreamClaims:
+        """Full verification, then remembered briefly: a player sends many ranges with one
+        token. A remembered token is reused for at most EDGE_TOKEN_CACHE_TTL_S and never
+        past its ``exp``; path and address are still compared on every request."""
+        claims = self.verifier.verify(token, path, ip, now)
+        if self._claims_max > 0:
+            if len(self._claims) >= self._claims_max:
+                self._claims.clear()  # cheaper than LRU bookkeeping on the hot path
+            until = min(claims.exp + self._leeway, now + self._claims_ttl)
+            self._claims[token] = (claims, until)  # type: ignore[index]
+        return claims
+
+    def _pull_token_ok(self, auth: bytes) -> bool:
+        scheme, _, credential = auth.partition(b" ")
+        if scheme.lower() != b"bearer" or not credential:
+            return False
+        credential = credential.strip()
+        ok = False
+        for accepted in self.pull_tokens:  # no early exit: constant work per request
+            ok |= hmac.compare_digest(credential, accepted)
+        return ok
+
+    async def _bad_method(self, send, method: str, out: Outcome) -> None:
+        if method == "OPTIONS":  # a CORS preflight
+            out.status = 204
+            await send({"type": "http.response.start", "status": 204, "headers": PREFLIGHT_HEADERS})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        out.status, out.error = 405, "method_not_allowed"
+        out.nbytes = await send_error(
+            send,
+            405,
+            out.error,
+            f"{method[:16]} is not allowed; use GET or HEAD",
+            extra=[(b"allow", b"GET, HEAD, OPTIONS")],
+        )
+
+
+def create_app(settings: EdgeSettings | None = None, **kwargs) -> EdgeApp:
+    """Build the edge from ``settings`` (default: the environment, validated loudly)."""
+    return EdgeApp(settings or load_settings(), **kwargs)
+
+
+def create_app_from_env() -> EdgeApp:
+    """uvicorn factory for ``edge serve`` (each worker process builds its own)."""
+    from edge.cli import install_log_filters
+
+    settings = load_settings()
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
+        )
+    install_log_filters()
+    return create_app(settings)

@@ -1,0 +1,89 @@
+"""Small pure pieces: breaker, rendezvous hashing, entry header, query parsing."""
+
+from __future__ import annotations
+
+import pytest
+
+from edge.app import query_token
+from edge.breaker import CircuitBreaker
+from edge.cache.entry import HEADER_SIZE, EntryFormatError, ObjectMeta, decode_header, encode_header
+from edge.upstream import default_etag, rendezvous_order
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_breaker_opens_after_n_failures_and_probes_after_reset():
+    clock = Clock()
+    b = CircuitBreaker(3, 10.0, clock)
+    for _ in range(2):
+        b.failure()
+    assert b.allow() and b.state == "closed"
+    b.failure()
+    assert b.state == "open" and not b.allow() and b.trips == 1
+    assert b.retry_after() == 10.0
+    clock.now = 10.0
+    assert b.allow() and b.state == "half_open"
+    assert not b.allow()  # one probe at a time
+    b.failure()
+    assert b.state == "open" and b.trips == 2
+    clock.now = 20.0
+    assert b.allow()
+    b.success()
+    assert b.state == "closed" and b.failures == 0 and b.allow()
+
+
+def test_breaker_success_resets_the_count():
+    b = CircuitBreaker(2, 1.0, Clock())
+    b.failure()
+    b.success()
+    b.failure()
+    assert b.state == "closed"
+
+
+def test_rendezvous_is_stable_and_moves_little_when_a_target_goes():
+    targets = ["http://a", "http://b", "http://c", "http://d"]
+    keys = [f"tracks/t{i}/0123456789abcdef/96.ogg" for i in range(400)]
+    home = {k: rendezvous_order(targets, k)[0] for k in keys}
+    assert home == {k: rendezvous_order(list(reversed(targets)), k)[0] for k in keys}
+    counts = {t: sum(1 for h in home.values() if h == t) for t in targets}
+    assert all(60 <= n <= 140 for n in counts.values()), counts  # roughly even
+    without_c = {k: rendezvous_order([t for t in targets if t != "http://c"], k)[0] for k in keys}
+    moved = [k for k in keys if home[k] != without_c[k]]
+    assert all(home[k] == "http://c" for k in moved)  # only c's objects found a new home
+
+
+def test_entry_header_round_trip_and_rejects():
+    meta = ObjectMeta("tracks/a/0123456789abcdef/96.ogg", 10, '"e"', "audio/ogg", "ab" * 32, None)
+    raw = encode_header(meta)
+    assert len(raw) == HEADER_SIZE and decode_header(raw) == meta
+    with pytest.raises(EntryFormatError):
+        decode_header(b"x" * HEADER_SIZE)
+    with pytest.raises(EntryFormatError):
+        decode_header(raw[:100])
+
+
+def test_default_etag():
+    assert default_etag("k", 5, "ab" * 32) == '"' + "ab" * 16 + '"'
+    assert default_etag("k", 5, None).endswith('-5"')
+
+
+@pytest.mark.parametrize(
+    ("query", "token"),
+    [
+        (b"", None),
+        (b"token=abc", "abc"),
+        (b"x=1&token=abc&y=2", "abc"),
+        (b"mytoken=abc", None),
+        (b"mytoken=abc&token=def", "def"),
+        (b"token=", None),
+        (b"token=a%2Eb", "a.b"),
+    ],
+)
+def test_query_token(query, token):
+    assert query_token(query) == token
