@@ -6,6 +6,8 @@ One line per response, for example::
      "status":206,"range":"bytes=0-65535","bytes":65536,"cache":"HIT",
      "ip":"127.0.0.1","ms":0.21}
 
+``request_id`` is the client's ``X-Request-Id`` (when well-formed) or one the edge
+made; a client's id is also sent upstream on the fill its request starts.
 ``error`` is added for refused or failed requests (the stable error code) and
 ``aborted: true`` when a body was cut short (see :mod:`edge.fill`). The token is
 never logged. Lines are written by a flush task every 250 ms (and when 512 are
@@ -68,6 +70,7 @@ class AccessLog:
         error: str | None = None,
         aborted: bool = False,
         path_checked: bool = False,
+        request_id: str | None = None,
     ) -> None:
         """Queue one line. ``path_checked``: the path is a validated object key (plain ASCII)."""
         if self._fd is None:
@@ -82,6 +85,10 @@ class AccessLog:
             f'"range":{_json_str(range_header)},"bytes":{nbytes},"cache":{c},'
             f'"ip":{_json_str(ip)},"ms":{ms:.2f}'
         )
+        if request_id is not None:
+            # Request ids are validated to [A-Za-z0-9._:-] (origin.logs), safe to write raw.
+            line += f',"request_id":"{request_id}"'
+
         if error is not None:
             line += f',"error":"{error}"'
         if aborted:

@@ -44,6 +44,12 @@ from edge.token import StreamClaims, TokenError, TokenVerifier
 from edge.upstream import HttpUpstream, StoreUpstream, Upstream, http_client
 from origin.errors import InvalidKey
 from origin.keys import parse_key
+from origin.logs import (
+    REQUEST_ID_HEADER_BYTES,
+    accept_request_id,
+    configure_logging,
+    request_id_var,
+)
 from origin.store import open_store
 
 log = logging.getLogger("edge.app")
@@ -110,6 +116,8 @@ class EdgeApp:
     ) -> None:
         self.settings = settings
         self.stats = EdgeStats()
+        self._request_prefix = f"{os.getpid():x}{int(time.time()) & 0xFFFF:04x}"
+        self._request_seq = 0
         self.memory = MemoryCache(
             settings.cache_memory_max_bytes, settings.cache_memory_max_object_bytes
         )
@@ -240,7 +248,7 @@ class EdgeApp:
         client = scope.get("client")
         ip = client[0] if client else None
         out = Outcome()
-        range_h = None
+        range_h = rid = rid_token = None
         path_checked = False
         try:
             if method != "GET" and method != "HEAD":
@@ -262,7 +270,10 @@ class EdgeApp:
             path_checked = True
             if_none_match = if_range = auth = None
             for name, value in scope["headers"]:
-                if name == b"range":
+                if name == REQUEST_ID_HEADER_BYTES:
+                    rid = accept_request_id(value)
+                    rid_token = request_id_var.set(rid)  # read by a fill this request starts
+                elif name == b"range":
                     range_h = value.decode("latin-1")
                 elif name == b"if-none-match":
                     if_none_match = value.decode("latin-1")
@@ -327,7 +338,16 @@ class EdgeApp:
             self.access_log.record(
                 now, method, path, out.status, range_h, out.nbytes, out.cache, ip,
                 (time.perf_counter() - started) * 1000.0, out.error, out.aborted, path_checked,
+                rid or self._next_request_id(),
             )  # fmt: skip
+            if rid_token is not None:
+                request_id_var.reset(rid_token)
+
+    def _next_request_id(self) -> str:
+        # A process prefix and a counter: unique enough to follow one request through the
+        # logs, and far cheaper on the hot path than a uuid4 per request.
+        self._request_seq += 1
+        return f"{self._request_prefix}-{self._request_seq:x}"
 
     def _verify(self, token: str | None, path: str, ip: str | None, now: float) -> StreamClaims:
         """Full verification, then remembered briefly: a player sends many ranges with one
@@ -378,8 +398,6 @@ def create_app_from_env() -> EdgeApp:
 
     settings = load_settings()
     if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
-        )
+        configure_logging("edge", settings.log_level)
     install_log_filters()
     return create_app(settings)

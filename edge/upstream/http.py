@@ -29,6 +29,7 @@ from edge.upstream import (
     rendezvous_order,
 )
 from origin.keys import content_type_for
+from origin.logs import request_id_var
 
 _CONTENT_RANGE_RE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
 
@@ -111,6 +112,9 @@ class HttpUpstream:
         self, target: str, breaker: CircuitBreaker, key: str, start: int, etag: str | None
     ) -> UpstreamBody:
         headers = dict(self._headers)
+        request_id = request_id_var.get()
+        if request_id is not None:
+            headers["x-request-id"] = request_id  # the request that started this fill
         if start:
             headers["range"] = f"bytes={start}-"
         reason = "no attempt"
