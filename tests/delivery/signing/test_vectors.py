@@ -15,9 +15,10 @@ from delivery.signing.nginx import NginxSecureLinkSigner, secure_link_md5, strin
 from delivery.signing.port import SigningError, UrlRequest
 from tests.delivery.sigv4 import presign_signature
 
-VECTORS_PATH = Path("/work/shared/vectors/signing.json")
-if not VECTORS_PATH.exists():  # the copy beside the repository on other machines
-    VECTORS_PATH = Path(__file__).resolve().parents[4] / "shared" / "vectors" / "signing.json"
+# ../shared/vectors beside the repository (as on CI), else the workspace's copy.
+VECTORS_PATH = Path(__file__).resolve().parents[4] / "shared" / "vectors" / "signing.json"
+if not VECTORS_PATH.exists():
+    VECTORS_PATH = Path("/work/shared/vectors/signing.json")
 VECTORS = json.loads(VECTORS_PATH.read_text())
 
 
