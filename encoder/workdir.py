@@ -13,10 +13,19 @@ import os
 import shutil
 import socket
 import tempfile
+import time
 from pathlib import Path
 
 _PREFIX = "ingest-"
 _OWNER = "owner"
+_JUNK_AFTER_S = 3600.0
+
+
+def _age_s(path: Path) -> float:
+    try:
+        return time.time() - path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _alive(pid: int) -> bool:
@@ -43,7 +52,10 @@ def sweep_stale(root: Path) -> list[Path]:
         except FileNotFoundError:
             continue  # being created right now, or not ours
         except (OSError, ValueError):
-            pass  # unreadable owner file: the directory is junk
+            # Unreadable owner file: junk only once it is old. A young one may belong to an
+            # ingest that is being set up in another process right now.
+            if _age_s(path) < _JUNK_AFTER_S:
+                continue
         shutil.rmtree(path, ignore_errors=True)
         removed.append(path)
     return removed
@@ -60,7 +72,11 @@ class WorkDir(contextlib.AbstractContextManager):
         self.root.mkdir(parents=True, exist_ok=True)
         sweep_stale(self.root)
         self.path = Path(tempfile.mkdtemp(prefix=_PREFIX, dir=self.root))
-        (self.path / _OWNER).write_text(f"{socket.gethostname()} {os.getpid()}\n")
+        # Written under another name, then renamed: a concurrent sweep either finds no owner
+        # file (and skips the directory) or a complete one, never an empty one.
+        tmp = self.path / f".{_OWNER}.tmp"
+        tmp.write_text(f"{socket.gethostname()} {os.getpid()}\n")
+        os.replace(tmp, self.path / _OWNER)
         return self.path
 
     def __exit__(self, *exc: object) -> None:

@@ -2,6 +2,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -67,3 +68,24 @@ def test_sweep_removes_directories_of_dead_processes_only(tmp_path):
         "ingest-other-host",
         "unrelated",
     ]
+
+
+def test_sweep_spares_a_young_directory_whose_owner_file_is_still_empty(tmp_path):
+    # Another process's ingest between mkdtemp and writing its owner file (the batch --jobs
+    # race that once removed a live work directory): not junk until it is old.
+    young = tmp_path / "ingest-young"
+    young.mkdir()
+    (young / "owner").write_text("")
+    old = tmp_path / "ingest-old"
+    old.mkdir()
+    (old / "owner").write_text("")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    assert [p.name for p in sweep_stale(tmp_path)] == ["ingest-old"]
+    assert young.is_dir()
+
+
+def test_owner_file_is_complete_whenever_it_exists(tmp_path):
+    with WorkDir(tmp_path) as path:
+        assert sorted(p.name for p in path.iterdir()) == ["owner"]
+        host, pid = (path / "owner").read_text().split()
+        assert (host, int(pid)) == (socket.gethostname(), os.getpid())
