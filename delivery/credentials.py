@@ -37,6 +37,8 @@ def _read_file(path: Path, variable: str) -> str:
 def _file_or_dev_secret(
     path: Path | None, dev_path: Path | None, variable: str, *, create: bool
 ) -> str | None:
+    """The secret in ``path`` when configured, else in ``dev_path`` (the settings'
+    ``effective_*_file``: None outside dev mode), generated there when ``create``."""
     if path is not None:
         return _read_file(path, variable)
     if dev_path is None:
@@ -49,10 +51,9 @@ def _file_or_dev_secret(
 def user_jwt_secrets(settings: DeliverySettings, *, create: bool = True) -> list[bytes]:
     """HS256 secrets user tokens may be signed with (configured ones first)."""
     secrets = [s.encode() for s in settings.jwt_hs256_secrets]
-    dev_path = settings.effective_jwt_secret_file if settings.dev_mode else None
     from_file = _file_or_dev_secret(
         settings.jwt_hs256_secret_file,
-        dev_path if settings.jwt_hs256_secret_file is None else None,
+        settings.effective_jwt_secret_file,
         "DELIVERY_JWT_HS256_SECRET_FILE",
         create=create,
     )
@@ -66,10 +67,9 @@ def user_jwt_secrets(settings: DeliverySettings, *, create: bool = True) -> list
 def admin_tokens(settings: DeliverySettings, *, create: bool = True) -> list[str]:
     """Bearer tokens accepted on ``/v1/admin``; empty means the admin API is disabled."""
     tokens = list(settings.admin_tokens)
-    dev_path = settings.effective_admin_token_file if settings.dev_mode else None
     from_file = _file_or_dev_secret(
         settings.admin_token_file,
-        dev_path if settings.admin_token_file is None else None,
+        settings.effective_admin_token_file,
         "DELIVERY_ADMIN_TOKEN_FILE",
         create=create,
     )

@@ -85,14 +85,16 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings import SettingsError as PydanticSettingsError
 
+from edge.token import check_hs256_secrets
 from origin.keys import BITRATES
+from origin.setting_values import CommaList, setting_error_lines, split_commas
 
 SignerName = Literal["edge", "nginx", "cloudfront", "cloudcdn", "s3", "gcs"]
 
@@ -104,15 +106,6 @@ _TIER_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_-")
 
 class SettingsError(ValueError):
     """A setting that cannot work; the message names the environment variable."""
-
-
-def _split_commas(value: object) -> object:
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    return value
-
-
-CommaList = Annotated[list[str], NoDecode]
 
 
 class DeliverySettings(BaseSettings):
@@ -193,7 +186,7 @@ class DeliverySettings(BaseSettings):
                      mode="before")  # fmt: skip
     @classmethod
     def _comma_separated(cls, v: object) -> object:
-        return _split_commas(v)
+        return split_commas(v)
 
     @field_validator("jwt_issuer", "jwt_audience", "jwks", "tier_claim", "signing_kid",
                      mode="before")  # fmt: skip
@@ -219,10 +212,7 @@ class DeliverySettings(BaseSettings):
     @field_validator("jwt_hs256_secrets")
     @classmethod
     def _secret_length(cls, v: list[str]) -> list[str]:
-        for secret in v:
-            if len(secret.encode()) < 32:
-                raise ValueError("each HS256 secret must be at least 32 bytes")
-        return v
+        return check_hs256_secrets(v)
 
     @field_validator("edge_url")
     @classmethod
@@ -362,9 +352,5 @@ def load_settings(**overrides: object) -> DeliverySettings:
         name = f"DELIVERY_{m[1].upper()}" if m else "DELIVERY settings"
         raise SettingsError(f"invalid delivery settings:\n  {name}: not valid JSON") from None
     except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            loc = "_".join(str(p) for p in err.get("loc", ()) if isinstance(p, str))
-            name = f"DELIVERY_{loc.upper()}" if loc else "DELIVERY settings"
-            lines.append(f"{name}: {err.get('msg')}")
+        lines = setting_error_lines(exc, "DELIVERY")
         raise SettingsError("invalid delivery settings:\n  " + "\n  ".join(lines)) from None

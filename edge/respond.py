@@ -147,20 +147,10 @@ class Responder:
                 self.memory.put(entry)
                 return await self.from_memory(send, req, entry, out)
             out.cache = "HIT"
-            status, first, last = plan_response(
-                meta.size, meta.etag, meta.last_modified, req.range, req.if_none_match,
-                req.if_range,
-            )  # fmt: skip
-            headers = base_headers(meta)
-            if req.shield:
-                _shield_headers(meta, headers)
-            if status not in (200, 206):
-                return await self._bodyless(send, req, status, headers, HIT, meta.size, out)
-            headers += ((b"content-length", b"%d" % (last - first + 1)), req.cache_control, HIT)
-            if status == 206:
-                headers.append(content_range(first, last, meta.size))
-            out.status = status
-            await send({"type": "http.response.start", "status": status, "headers": headers})
+            planned = await self._start_streamed(send, req, meta, HIT, out)
+            if planned is None:
+                return
+            first, last = planned
             if req.head or first > last:
                 await send({"type": "http.response.body", "body": b""})
                 return
@@ -202,21 +192,10 @@ class Responder:
             else:
                 out.cache = "COALESCED"
                 self.stats.coalesced += 1
-            xcache = X_CACHE[out.cache]
-            status, first, last = plan_response(
-                meta.size, meta.etag, meta.last_modified, req.range, req.if_none_match,
-                req.if_range,
-            )  # fmt: skip
-            headers = base_headers(meta)
-            if req.shield:
-                _shield_headers(meta, headers)
-            if status not in (200, 206):
-                return await self._bodyless(send, req, status, headers, xcache, meta.size, out)
-            headers += ((b"content-length", b"%d" % (last - first + 1)), req.cache_control, xcache)
-            if status == 206:
-                headers.append(content_range(first, last, meta.size))
-            out.status = status
-            await send({"type": "http.response.start", "status": status, "headers": headers})
+            planned = await self._start_streamed(send, req, meta, X_CACHE[out.cache], out)
+            if planned is None:
+                return
+            first, last = planned
             if req.head:
                 await send({"type": "http.response.body", "body": b""})
                 return
@@ -229,6 +208,33 @@ class Responder:
             fill.release()
             if watcher is not None:
                 watcher.cancel()
+
+    async def _start_streamed(
+        self, send, req, meta, xcache, out: Outcome
+    ) -> tuple[int, int] | None:
+        """Send the head of a response streamed from disk or a fill; None when bodyless.
+
+        Disk hits and fills build the same head (only the memory tier keeps
+        prebuilt headers), so they plan it here once and cannot disagree on
+        validators, ranges or shield headers. Returns the inclusive byte range
+        to stream, or None after a 304/416 has been sent whole.
+        """
+        status, first, last = plan_response(
+            meta.size, meta.etag, meta.last_modified, req.range, req.if_none_match,
+            req.if_range,
+        )  # fmt: skip
+        headers = base_headers(meta)
+        if req.shield:
+            _shield_headers(meta, headers)
+        if status not in (200, 206):
+            await self._bodyless(send, req, status, headers, xcache, meta.size, out)
+            return None
+        headers += ((b"content-length", b"%d" % (last - first + 1)), req.cache_control, xcache)
+        if status == 206:
+            headers.append(content_range(first, last, meta.size))
+        out.status = status
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        return first, last
 
     async def _bodyless(self, send, req, status, headers, xcache, size, out: Outcome) -> None:
         """304 (validators, no body) or 416 (JSON error with Content-Range: */size)."""

@@ -58,22 +58,24 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from edge.errors import EdgeConfigError
 from edge.token import (
     DEFAULT_KEYS_DIR,
     KeyConfigError,
     VerificationKey,
+    check_hs256_secrets,
     eddsa_verification_key,
     ensure_dev_keypair,
     hs256_verification_key,
 )
 from origin.secrets import DEFAULT_PULL_TOKEN_FILE, ensure_secret
+from origin.setting_values import CommaList, setting_error_lines, split_commas
 
 DEFAULT_PUBLIC_KEY = DEFAULT_KEYS_DIR / "stream-signing.pub.pem"
 STORE_SCHEMES = ("file", "s3", "gs", "gcs")
@@ -91,15 +93,6 @@ def parse_size(value: object) -> int:
     if not m:
         raise ValueError(f"{value!r} is not a size (bytes, or e.g. 512MiB / 2GiB)")
     return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
-
-
-def _split_commas(value: object) -> object:
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    return value
-
-
-CommaList = Annotated[list[str], NoDecode]
 
 
 class EdgeSettings(BaseSettings):
@@ -147,7 +140,7 @@ class EdgeSettings(BaseSettings):
     @field_validator("upstream", "token_public_keys", "token_hs256_secrets", mode="before")
     @classmethod
     def _comma_separated(cls, v: object) -> object:
-        return _split_commas(v)
+        return split_commas(v)
 
     @field_validator("accept_pull_token", mode="before")
     @classmethod
@@ -156,7 +149,7 @@ class EdgeSettings(BaseSettings):
             return None
         if isinstance(v, str) and v.strip().lower() == "off":
             return []
-        return _split_commas(v)
+        return split_commas(v)
 
     @field_validator(
         "cache_disk_max_bytes",
@@ -199,10 +192,7 @@ class EdgeSettings(BaseSettings):
     @field_validator("token_hs256_secrets")
     @classmethod
     def _secret_length(cls, v: list[str]) -> list[str]:
-        for secret in v:
-            if len(secret.encode()) < 32:
-                raise ValueError("each HS256 secret must be at least 32 bytes")
-        return v
+        return check_hs256_secrets(v)
 
     @model_validator(mode="after")
     def _consistent(self) -> EdgeSettings:
@@ -264,9 +254,5 @@ def load_settings(**overrides: object) -> EdgeSettings:
     try:
         return EdgeSettings(**overrides)
     except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            loc = "_".join(str(p) for p in err.get("loc", ()) if isinstance(p, str))
-            name = f"EDGE_{loc.upper()}" if loc else "EDGE settings"
-            lines.append(f"{name}: {err.get('msg')}")
+        lines = setting_error_lines(exc, "EDGE")
         raise EdgeConfigError("invalid edge settings:\n  " + "\n  ".join(lines)) from None

@@ -115,6 +115,15 @@ def kid_for_secret(secret: bytes) -> str:
     return "hs-" + hashlib.sha256(b"kid:" + secret).hexdigest()[:12]
 
 
+def check_hs256_secrets(secrets: list[str]) -> list[str]:
+    """Refuse short HS256 secrets in settings (edge and delivery), as a ValueError that
+    pydantic reports against the variable, before any key is built from them."""
+    for secret in secrets:
+        if len(secret.encode()) < MIN_HS256_SECRET_BYTES:
+            raise ValueError(f"each HS256 secret must be at least {MIN_HS256_SECRET_BYTES} bytes")
+    return secrets
+
+
 def _check_secret(secret: bytes) -> bytes:
     if len(secret) < MIN_HS256_SECRET_BYTES:
         raise KeyConfigError(

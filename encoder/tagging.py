@@ -200,21 +200,19 @@ def _sniff_mime(data: bytes, declared: str | None) -> str:
     return "image/jpeg" if (declared or "").lower() in ("jpg", "jpeg") else "image/png"
 
 
+def _cover_from_picture(pic) -> Cover:
+    """A FLAC picture block (native, or base64 inside Vorbis comments) as a Cover."""
+    return Cover(
+        pic.data, _sniff_mime(pic.data, pic.mime), pic.type, pic.desc, pic.width, pic.height,
+        pic.depth,
+    )  # fmt: skip
+
+
 def cover_from_mutagen(mfile: object) -> Cover | None:
     """The front cover (else the first picture) embedded in a source, if any."""
     covers: list[Cover] = []
     for pic in getattr(mfile, "pictures", None) or []:  # FLAC picture blocks
-        covers.append(
-            Cover(
-                pic.data,
-                _sniff_mime(pic.data, pic.mime),
-                pic.type,
-                pic.desc,
-                pic.width,
-                pic.height,
-                pic.depth,
-            )
-        )
+        covers.append(_cover_from_picture(pic))
     raw = getattr(mfile, "tags", None)
     if raw is not None:
         if hasattr(raw, "getall"):  # ID3
@@ -243,17 +241,7 @@ def _covers_from_vorbis(raw: object) -> list[Cover]:
             pic = Picture(base64.b64decode(block))
         except Exception:  # noqa: BLE001 - a damaged picture is skipped, not fatal
             continue
-        covers.append(
-            Cover(
-                pic.data,
-                _sniff_mime(pic.data, pic.mime),
-                pic.type,
-                pic.desc,
-                pic.width,
-                pic.height,
-                pic.depth,
-            )
-        )
+        covers.append(_cover_from_picture(pic))
     return covers
 
 

@@ -40,6 +40,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 from google.cloud.storage.retry import DEFAULT_RETRY
 
+from origin.bucket import SHA256_META, PrefixedBucket, recorded_sha256, upload_source
 from origin.errors import (
     ObjectNotFound,
     RangeNotSatisfiable,
@@ -50,15 +51,13 @@ from origin.errors import (
 from origin.keys import content_type_for, validate_key, validate_prefix
 from origin.store import (
     CHUNK_SIZE,
+    ChunkedReader,
     ObjectInfo,
     content_etag,
     normalize_store_prefix,
     resolve_range,
-    sha256_file,
 )
 
-SHA256_META = "sha256"
-_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _URL_OPTIONS = {"project"}
 # Resumable uploads hold one chunk in memory; 8 MiB keeps a large upload bounded
 # (the library's default would read up to 100 MiB at once).
@@ -102,22 +101,15 @@ def _serves_generation(headers, blob: storage.Blob) -> bool:
     return not (total.isdigit() and int(total) != int(blob.size or 0))
 
 
-class GCSObjectReader:
+class GCSObjectReader(ChunkedReader):
     """One ranged media download of a pinned generation, streamed in chunks."""
-
-    def __init__(self, response, info: ObjectInfo, start: int, end: int, chunk_size: int) -> None:
-        self._response = response
-        self.info = info
-        self.start = start
-        self.end = end
-        self._chunk_size = chunk_size
 
     def __iter__(self) -> Iterator[bytes]:
         remaining = self.end - self.start + 1
-        if remaining <= 0 or self._response is None:
+        if remaining <= 0 or self._source is None:
             return
         try:
-            for chunk in self._response.iter_content(self._chunk_size):
+            for chunk in self._source.iter_content(self._chunk_size):
                 if not chunk:
                     continue
                 remaining -= len(chunk)
@@ -127,18 +119,8 @@ class GCSObjectReader:
         if remaining != 0:
             raise StoreUnavailable(f"GCS read of {self.info.key!r} ended {remaining} bytes off")
 
-    def close(self) -> None:
-        if self._response is not None:
-            self._response.close()
 
-    def __enter__(self) -> GCSObjectReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class GCSStore:
+class GCSStore(PrefixedBucket):
     """Objects in ``bucket`` under ``prefix``; key ``tracks/a/b`` is ``{prefix}/tracks/a/b``."""
 
     def __init__(
@@ -190,13 +172,8 @@ class GCSStore:
     def __repr__(self) -> str:
         return f"GCSStore({self.url!r})"
 
-    def _name(self, key: str) -> str:
-        validate_key(key)
-        return f"{self.prefix}/{key}" if self.prefix else key
-
     def _info(self, key: str, blob: storage.Blob) -> ObjectInfo:
-        sha = (blob.metadata or {}).get(SHA256_META, "").lower()
-        sha = sha if _SHA256_RE.match(sha) else None
+        sha = recorded_sha256(blob.metadata)
         modified = blob.updated or datetime.now(UTC)
         return ObjectInfo(
             key=key,
@@ -234,10 +211,7 @@ class GCSStore:
 
     def put_file(self, key: str, path: str | Path, content_type: str | None = None) -> ObjectInfo:
         name = self._name(key)
-        source = Path(path)
-        if not source.is_file():
-            raise FileNotFoundError(f"no such file to upload: {str(source)!r}")
-        sha = sha256_file(source)
+        source, sha = upload_source(path)
 
         def upload(blob, ctype):
             blob.upload_from_filename(
@@ -268,17 +242,6 @@ class GCSStore:
 
     def stat(self, key: str) -> ObjectInfo:
         return self._info(key, self._blob(key, self._name(key)))
-
-    def exists(self, key: str) -> bool:
-        try:
-            self.stat(key)
-        except ObjectNotFound:
-            return False
-        return True
-
-    def get_bytes(self, key: str) -> bytes:
-        with self.open_range(key) as reader:
-            return b"".join(reader)
 
     def open_range(self, key: str, start: int = 0, end: int | None = None) -> GCSObjectReader:
         name = self._name(key)
@@ -342,7 +305,7 @@ class GCSStore:
 
     def list(self, prefix: str = "") -> list[str]:
         validate_prefix(prefix)
-        base = f"{self.prefix}/" if self.prefix else ""
+        base = self._list_base()
         keys: list[str] = []
         try:
             for blob in self._bucket.list_blobs(

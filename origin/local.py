@@ -26,7 +26,7 @@ from urllib.parse import unquote, urlsplit
 
 from origin.errors import InvalidKey, ObjectNotFound, StoreConfigError, StoreUnavailable
 from origin.keys import ROOT, content_type_for, validate_key, validate_prefix
-from origin.store import CHUNK_SIZE, ObjectInfo, resolve_range
+from origin.store import CHUNK_SIZE, ChunkedReader, ObjectInfo, resolve_range
 
 _XATTR_SHA = "user.audiocdn.sha256"
 _XATTR_TYPE = "user.audiocdn.content_type"
@@ -53,36 +53,20 @@ def _set_xattr(path: Path | int, name: str, value: str) -> None:
         os.setxattr(path, name, value.encode())
 
 
-class LocalFileReader:
+class LocalFileReader(ChunkedReader):
     """A ranged read over an already-open file descriptor."""
-
-    def __init__(self, fh, info: ObjectInfo, start: int, end: int, chunk_size: int) -> None:
-        self._fh = fh
-        self.info = info
-        self.start = start
-        self.end = end
-        self._chunk_size = chunk_size
 
     def __iter__(self) -> Iterator[bytes]:
         remaining = self.end - self.start + 1
         if remaining <= 0:
             return
-        self._fh.seek(self.start)
+        self._source.seek(self.start)
         while remaining > 0:
-            chunk = self._fh.read(min(self._chunk_size, remaining))
+            chunk = self._source.read(min(self._chunk_size, remaining))
             if not chunk:
                 raise StoreUnavailable(f"{self.info.key!r} shrank while being read")
             remaining -= len(chunk)
             yield chunk
-
-    def close(self) -> None:
-        self._fh.close()
-
-    def __enter__(self) -> LocalFileReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 class LocalStore:

@@ -30,6 +30,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from urllib3.exceptions import HTTPError as Urllib3Error
 
+from origin.bucket import SHA256_META, PrefixedBucket, recorded_sha256, upload_source
 from origin.errors import (
     ObjectNotFound,
     RangeNotSatisfiable,
@@ -40,15 +41,13 @@ from origin.errors import (
 from origin.keys import content_type_for, validate_key, validate_prefix
 from origin.store import (
     CHUNK_SIZE,
+    ChunkedReader,
     ObjectInfo,
     content_etag,
     normalize_store_prefix,
     resolve_range,
-    sha256_file,
 )
 
-SHA256_META = "sha256"
-_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _NOT_FOUND = {"NoSuchKey", "404", "NotFound", "NoSuchVersion"}
 _URL_OPTIONS = {"endpoint_url", "region", "addressing_style"}
 # Large files go up in parts (each part is retried on its own); the object only
@@ -58,11 +57,6 @@ _TRANSFER = TransferConfig(
 )
 PRESIGN_METHODS = {"GET": "get_object", "HEAD": "head_object", "PUT": "put_object"}
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # the SigV4 limit
-
-
-def _sha_from_metadata(metadata: dict[str, str] | None) -> str | None:
-    value = (metadata or {}).get(SHA256_META, "").lower()
-    return value if _SHA256_RE.match(value) else None
 
 
 def _error_code(exc: ClientError) -> tuple[str, int]:
@@ -75,22 +69,15 @@ def _unavailable(exc: Exception, what: str) -> StoreUnavailable:
     return StoreUnavailable(f"S3 {what} failed: {type(exc).__name__}: {exc}")
 
 
-class S3ObjectReader:
+class S3ObjectReader(ChunkedReader):
     """One GetObject response, streamed in chunks; the connection is dropped on close."""
-
-    def __init__(self, body, info: ObjectInfo, start: int, end: int, chunk_size: int) -> None:
-        self._body = body
-        self.info = info
-        self.start = start
-        self.end = end
-        self._chunk_size = chunk_size
 
     def __iter__(self) -> Iterator[bytes]:
         remaining = self.end - self.start + 1
-        if remaining <= 0 or self._body is None:
+        if remaining <= 0 or self._source is None:
             return
         try:
-            for chunk in self._body.iter_chunks(self._chunk_size):
+            for chunk in self._source.iter_chunks(self._chunk_size):
                 remaining -= len(chunk)
                 yield chunk
         except (BotoCoreError, Urllib3Error, OSError) as exc:
@@ -98,18 +85,8 @@ class S3ObjectReader:
         if remaining != 0:
             raise StoreUnavailable(f"S3 read of {self.info.key!r} ended {remaining} bytes early")
 
-    def close(self) -> None:
-        if self._body is not None:
-            self._body.close()
 
-    def __enter__(self) -> S3ObjectReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class S3Store:
+class S3Store(PrefixedBucket):
     """Objects in ``bucket`` under ``prefix``; key ``tracks/a/b`` is ``{prefix}/tracks/a/b``."""
 
     def __init__(
@@ -190,12 +167,8 @@ class S3Store:
     def __repr__(self) -> str:
         return f"S3Store({self.url!r})"
 
-    def _name(self, key: str) -> str:
-        validate_key(key)
-        return f"{self.prefix}/{key}" if self.prefix else key
-
     def _info(self, key: str, response: dict, size: int) -> ObjectInfo:
-        sha = _sha_from_metadata(response.get("Metadata"))
+        sha = recorded_sha256(response.get("Metadata"))
         modified = response.get("LastModified") or datetime.now(UTC)
         return ObjectInfo(
             key=key,
@@ -237,10 +210,7 @@ class S3Store:
 
     def put_file(self, key: str, path: str | Path, content_type: str | None = None) -> ObjectInfo:
         name = self._name(key)
-        source = Path(path)
-        if not source.is_file():
-            raise FileNotFoundError(f"no such file to upload: {str(source)!r}")
-        sha = sha256_file(source)
+        source, sha = upload_source(path)
         extra = {
             "ContentType": content_type or content_type_for(key),
             "Metadata": {SHA256_META: sha},
@@ -274,17 +244,6 @@ class S3Store:
         except (ClientError, BotoCoreError) as exc:
             raise self._map(exc, key, "stat") from None
         return self._info(key, head, int(head.get("ContentLength", 0)))
-
-    def exists(self, key: str) -> bool:
-        try:
-            self.stat(key)
-        except ObjectNotFound:
-            return False
-        return True
-
-    def get_bytes(self, key: str) -> bytes:
-        with self.open_range(key) as reader:
-            return b"".join(reader)
 
     def open_range(self, key: str, start: int = 0, end: int | None = None) -> S3ObjectReader:
         name = self._name(key)
@@ -322,7 +281,7 @@ class S3Store:
 
     def list(self, prefix: str = "") -> list[str]:
         validate_prefix(prefix)
-        base = f"{self.prefix}/" if self.prefix else ""
+        base = self._list_base()
         keys: list[str] = []
         try:
             pages = self._client.get_paginator("list_objects_v2").paginate(

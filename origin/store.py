@@ -70,6 +70,31 @@ class ObjectReader(Protocol):
     def __exit__(self, *exc: object) -> None: ...
 
 
+class ChunkedReader:
+    """The bookkeeping every backend's reader shares; subclasses implement ``__iter__``.
+
+    ``source`` is whatever the backend streams from (a file, an HTTP body) or
+    None for an empty read; closing it is the one thing every reader must do.
+    """
+
+    def __init__(self, source, info: ObjectInfo, start: int, end: int, chunk_size: int) -> None:
+        self._source = source
+        self.info = info
+        self.start = start
+        self.end = end
+        self._chunk_size = chunk_size
+
+    def close(self) -> None:
+        if self._source is not None:
+            self._source.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 @runtime_checkable
 class ObjectStore(Protocol):
     """A flat key -> bytes store holding the layout of :mod:`origin.keys`."""

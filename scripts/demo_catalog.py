@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import subprocess
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,6 +103,12 @@ def _voice_expr(track: DemoTrack, detune: float) -> str:
     return f"0.16*{fade}*({env}*{chord}+{bass})"
 
 
+def _run_lavfi(ffmpeg: str, source: str, args: list[str]) -> None:
+    """Run ffmpeg quietly on a synthesized (lavfi) input, overwriting the output."""
+    cmd = [ffmpeg, "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", source]
+    subprocess.run([*cmd, *args], check=True)
+
+
 def render_track(track: DemoTrack, out_dir: Path, ffmpeg: str | None = None) -> Path:
     """Render one track to FLAC with tags and an attached cover; reuse it when present."""
     ffmpeg = ffmpeg or imageio_ffmpeg.get_ffmpeg_exe()
@@ -110,38 +117,23 @@ def render_track(track: DemoTrack, out_dir: Path, ffmpeg: str | None = None) -> 
         return out
     out_dir.mkdir(parents=True, exist_ok=True)
     cover = out_dir / f"{track.track_id}.png"
-    subprocess.run(
+    _run_lavfi(
+        ffmpeg,
+        f"gradients=s=300x300:c0=0x{track.hue % 256:02x}3366:c1=0xf0c040:duration=1:speed=0.1",
         [
-            ffmpeg,
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            f"gradients=s=300x300:c0=0x{track.hue % 256:02x}3366:c1=0xf0c040:duration=1:speed=0.1",
             "-vf",
             f"hue=h={track.hue}",
             "-frames:v",
             "1",
             str(cover),
         ],
-        check=True,
     )
     left, right = _voice_expr(track, 1.0), _voice_expr(track, 1.003)
     tmp = out.with_suffix(".tmp.flac")
-    subprocess.run(
+    _run_lavfi(
+        ffmpeg,
+        f"aevalsrc='{left}|{right}':s=44100:d={track.seconds}",
         [
-            ffmpeg,
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            f"aevalsrc='{left}|{right}':s=44100:d={track.seconds}",
             "-i",
             str(cover),
             "-map",
@@ -166,7 +158,6 @@ def render_track(track: DemoTrack, out_dir: Path, ffmpeg: str | None = None) -> 
             f"genre={track.genre}",
             str(tmp),
         ],
-        check=True,
     )
     tmp.replace(out)
     return out
@@ -175,9 +166,17 @@ def render_track(track: DemoTrack, out_dir: Path, ffmpeg: str | None = None) -> 
 def build_catalog(out_dir: str | Path = "data/demo") -> Path:
     """Render every demo track and write ``catalog.csv`` for ``encoder batch``; return its path."""
     out_dir = Path(out_dir)
-    src = out_dir / "src"
+    return write_catalog(DEMO_TRACKS, out_dir / "src", out_dir / "catalog.csv")
+
+
+def write_catalog(tracks: Iterable[DemoTrack], src: Path, catalog: Path) -> Path:
+    """Render ``tracks`` into ``src`` and list them in ``catalog`` (the ``encoder batch`` CSV).
+
+    Shared with the end-to-end tests, which publish shorter cuts of the same
+    tracks, so the CSV columns the encoder reads are written in one place.
+    """
     rows = []
-    for track in DEMO_TRACKS:
+    for track in tracks:
         path = render_track(track, src)
         rows.append(
             {
@@ -190,7 +189,6 @@ def build_catalog(out_dir: str | Path = "data/demo") -> Path:
                 "genre": track.genre,
             }
         )
-    catalog = out_dir / "catalog.csv"
     with open(catalog, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()

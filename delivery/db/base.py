@@ -10,6 +10,16 @@ Params = Mapping[str, Any] | None
 Row = dict[str, Any]
 
 
+def in_list(values: Sequence[Any], prefix: str = "v") -> tuple[str, dict[str, Any]]:
+    """An SQL ``IN (...)`` list as named parameters: ``(":v0, :v1", {"v0": a, "v1": b})``.
+
+    Values always travel as parameters, never as SQL text; both backends take
+    ``:name`` placeholders. Pick a ``prefix`` no other parameter of the statement uses.
+    """
+    params = {f"{prefix}{i}": v for i, v in enumerate(values)}
+    return ", ".join(f":{n}" for n in params), params
+
+
 class DatabaseError(Exception):
     """The database could not be reached or a statement failed (mapped to 503 by the API)."""
 

@@ -47,7 +47,11 @@ BOOLEAN on PostgreSQL and 0/1 INTEGER on SQLite (Python bools bind to both).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from delivery.db.base import Transaction
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,28 @@ class Migration:
     name: str
     sqlite: str
     postgresql: str
+
+
+def apply_pending(tx: Transaction, run: Callable[[Migration], None]) -> int:
+    """Run (via ``run``, the dialect's way of executing DDL) every migration not yet recorded.
+
+    The bookkeeping in ``schema_migrations`` is the same for SQLite and PostgreSQL;
+    only how a migration's script is executed differs. Returns the schema version.
+    """
+    tx.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+    )
+    done = {r["version"] for r in tx.fetchall("SELECT version FROM schema_migrations")}
+    for m in MIGRATIONS:
+        if m.version in done:
+            continue
+        run(m)
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (:v, :n, :t)",
+            {"v": m.version, "n": m.name, "t": datetime.now(UTC).isoformat()},
+        )
+    return max((m.version for m in MIGRATIONS), default=0)
 
 
 _USERS = """

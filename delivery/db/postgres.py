@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -14,7 +13,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from delivery.db.base import DatabaseError, Params, Row
-from delivery.db.migrations import MIGRATIONS
+from delivery.db.migrations import apply_pending
 
 _PLACEHOLDER = re.compile(r"(?<![:\w]):([A-Za-z_][A-Za-z0-9_]*)")
 _MIGRATION_LOCK = 0x6175646F  # pg_advisory_xact_lock key: several workers may start at once
@@ -76,21 +75,8 @@ class PostgresDatabase:
     def migrate(self) -> int:
         with self.transaction() as tx:
             tx.execute("SELECT pg_advisory_xact_lock(:k)", {"k": _MIGRATION_LOCK})
-            tx.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
-            )
-            done = {r["version"] for r in tx.fetchall("SELECT version FROM schema_migrations")}
-            for m in MIGRATIONS:
-                if m.version in done:
-                    continue
-                # Raw DDL: no placeholders, so skip the rewrite (it would double any '%').
-                tx._conn.execute(m.postgresql)
-                tx.execute(
-                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (:v, :n, :t)",
-                    {"v": m.version, "n": m.name, "t": datetime.now(UTC).isoformat()},
-                )
-        return max((m.version for m in MIGRATIONS), default=0)
+            # Raw DDL: no placeholders, so skip the rewrite (it would double any '%').
+            return apply_pending(tx, lambda m: tx._conn.execute(m.postgresql))
 
     def ping(self) -> None:
         with self.transaction(write=False) as tx:

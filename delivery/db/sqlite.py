@@ -6,12 +6,11 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from delivery.db.base import DatabaseError, Params, Row
-from delivery.db.migrations import MIGRATIONS
+from delivery.db.migrations import Migration, apply_pending
 
 
 class SQLiteTransaction:
@@ -100,21 +99,12 @@ class SQLiteDatabase:
 
     def migrate(self) -> int:
         with self.transaction() as tx:
-            tx.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
-            )
-            done = {r["version"] for r in tx.fetchall("SELECT version FROM schema_migrations")}
-            for m in MIGRATIONS:
-                if m.version in done:
-                    continue
+
+            def run(m: Migration) -> None:
                 for statement in _split(m.sqlite):
                     tx.execute(statement)
-                tx.execute(
-                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (:v, :n, :t)",
-                    {"v": m.version, "n": m.name, "t": datetime.now(UTC).isoformat()},
-                )
-        return max((m.version for m in MIGRATIONS), default=0)
+
+            return apply_pending(tx, run)
 
     def ping(self) -> None:
         try:

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict
 from delivery.errors import BadRequest, Forbidden
 from delivery.identity import Principal, current_user
 from delivery.modules.container import base_url, modules_of
-from delivery.modules.ids import check_user_id, iso_ms, split_ids, track_id_from_uri
+from delivery.modules.ids import iso_ms, split_user_ids, track_id_from_uri
 from delivery.modules.objects import playlist_item_object, playlist_object, user_object
 from delivery.modules.paging import check_limit, check_offset, offset_page
 from delivery.modules.playlists import MAX_ITEMS_PER_REQUEST, RemoveSpec
@@ -328,7 +328,7 @@ def playlist_followers_contain(
     ids: str | None = None,
     user: Principal = Depends(current_user),
 ) -> list[bool]:
-    user_ids = [check_user_id(u) for u in split_ids(ids, maximum=5, what="ids")]
+    user_ids = split_user_ids(ids, maximum=5)
     return modules_of(request).sharing.followers_contain(playlist_id, user.user_id, user_ids)
 
 
@@ -352,7 +352,7 @@ def add_collaborators(
     ids: str | None = None,
     user: Principal = Depends(current_user),
 ) -> dict[str, Any]:
-    user_ids = [check_user_id(u) for u in split_ids(ids, maximum=50, what="ids")]
+    user_ids = split_user_ids(ids, maximum=50)
     modules_of(request).sharing.add_collaborators(playlist_id, user.user_id, user_ids)
     return {}
 
@@ -364,6 +364,6 @@ def remove_collaborators(
     ids: str | None = None,
     user: Principal = Depends(current_user),
 ) -> dict[str, Any]:
-    user_ids = [check_user_id(u) for u in split_ids(ids, maximum=50, what="ids")]
+    user_ids = split_user_ids(ids, maximum=50)
     modules_of(request).sharing.remove_collaborators(playlist_id, user.user_id, user_ids)
     return {}

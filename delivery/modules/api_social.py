@@ -23,12 +23,7 @@ from pydantic import BaseModel, ConfigDict
 from delivery.errors import BadRequest
 from delivery.identity import Principal, current_user
 from delivery.modules.container import base_url, modules_of
-from delivery.modules.ids import (
-    check_user_id,
-    iso_ms,
-    split_ids,
-    track_id_from_uri,
-)
+from delivery.modules.ids import iso_ms, split_user_ids, track_id_from_uri
 from delivery.modules.objects import track_object, user_object
 from delivery.modules.paging import check_limit, cursor_page
 from delivery.modules.plays import PlayIn, parse_played_at
@@ -48,7 +43,7 @@ def _ids_from(ids: str | None, body: dict[str, Any] | None) -> list[str]:
     raw: Any = ids
     if raw is None and isinstance(body, dict):
         raw = body.get("ids")
-    return [check_user_id(u) for u in split_ids(raw, maximum=MAX_IDS, what="ids")]
+    return split_user_ids(raw, maximum=MAX_IDS)
 
 
 @router.put("/v1/me/following", status_code=204)
@@ -88,7 +83,10 @@ def following_contains(
     return modules_of(request).social.contains(user.user_id, _ids_from(ids, None))
 
 
-def _people(request: Request, rows, cursor, total, limit) -> dict[str, Any]:
+def _people(request: Request, listing, user_id: str, after: str | None, limit: int):
+    """One cursor page of a follow list (``social.following`` or ``social.followers``)."""
+    check_limit(limit, 50)
+    rows, cursor, total = listing(user_id, after=after, limit=limit)
     base = base_url(request)
     items = [
         {**user_object(base, r["user_id"]), "followed_at": iso_ms(r["followed_at"])} for r in rows
@@ -105,11 +103,7 @@ def my_following(
     user: Principal = Depends(current_user),
 ) -> dict[str, Any]:
     _check_type(type)
-    check_limit(limit, 50)
-    rows, cursor, total = modules_of(request).social.following(
-        user.user_id, after=after, limit=limit
-    )
-    return _people(request, rows, cursor, total, limit)
+    return _people(request, modules_of(request).social.following, user.user_id, after, limit)
 
 
 @router.get("/v1/me/followers")
@@ -119,11 +113,7 @@ def my_followers(
     limit: int = 20,
     user: Principal = Depends(current_user),
 ) -> dict[str, Any]:
-    check_limit(limit, 50)
-    rows, cursor, total = modules_of(request).social.followers(
-        user.user_id, after=after, limit=limit
-    )
-    return _people(request, rows, cursor, total, limit)
+    return _people(request, modules_of(request).social.followers, user.user_id, after, limit)
 
 
 @router.get("/v1/users/{user_id}/following")
@@ -134,9 +124,7 @@ def user_following(
     limit: int = 20,
     user: Principal = Depends(current_user),
 ) -> dict[str, Any]:
-    check_limit(limit, 50)
-    rows, cursor, total = modules_of(request).social.following(user_id, after=after, limit=limit)
-    return _people(request, rows, cursor, total, limit)
+    return _people(request, modules_of(request).social.following, user_id, after, limit)
 
 
 @router.get("/v1/users/{user_id}/followers")
@@ -147,9 +135,7 @@ def user_followers(
     limit: int = 20,
     user: Principal = Depends(current_user),
 ) -> dict[str, Any]:
-    check_limit(limit, 50)
-    rows, cursor, total = modules_of(request).social.followers(user_id, after=after, limit=limit)
-    return _people(request, rows, cursor, total, limit)
+    return _people(request, modules_of(request).social.followers, user_id, after, limit)
 
 
 @router.get("/v1/me/following/suggestions")

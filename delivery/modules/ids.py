@@ -113,6 +113,11 @@ def split_ids(raw: str | Iterable[str] | None, *, maximum: int, what: str = "ids
     return out
 
 
+def split_user_ids(raw: str | Iterable[str] | None, *, maximum: int) -> list[str]:
+    """An ``ids`` parameter naming users: split as :func:`split_ids`, each id checked."""
+    return [check_user_id(u) for u in split_ids(raw, maximum=maximum, what="ids")]
+
+
 def normalize_name(name: str) -> str:
     """Case-, width- and space-insensitive form of an artist/album name (for ids)."""
     folded = unicodedata.normalize("NFKC", name).casefold()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from delivery.db import in_list
 from delivery.modules.ids import check_playlist_id, check_user_id, now_ms
 from delivery.modules.playlist_access import (
     HEADER_COLS,
@@ -35,16 +36,7 @@ class PlaylistSharing:
             "AND c.user_id = :u WHERE u.user_id = :u "
             "AND (p.public OR p.owner_id = :u OR c.user_id IS NOT NULL)"
         )
-        params = {"u": user_id, "n": limit, "o": offset}
-        cols = ", ".join(f"p.{c.strip()}" for c in HEADER_COLS.split(","))
-        with self.db.transaction(write=False) as tx:
-            rows = tx.fetchall(
-                f"SELECT {cols} {visible} ORDER BY u.added_at DESC, u.playlist_id DESC "
-                "LIMIT :n OFFSET :o",
-                params,
-            )
-            total = tx.fetchone(f"SELECT COUNT(*) AS n {visible}", params)["n"]
-        return rows, total
+        return self._library_page(visible, user_id, offset, limit)
 
     def user_playlists(
         self, owner_id: str, viewer_id: str, *, offset: int, limit: int
@@ -57,7 +49,18 @@ class PlaylistSharing:
             "FROM user_playlists u JOIN playlists p ON p.playlist_id = u.playlist_id "
             "WHERE u.user_id = :u AND p.public"
         )
-        params = {"u": owner_id, "n": limit, "o": offset}
+        return self._library_page(visible, owner_id, offset, limit)
+
+    def _library_page(
+        self, visible: str, user_id: str, offset: int, limit: int
+    ) -> tuple[list[Header], int]:
+        """One page of a library, newest addition first, and its total.
+
+        ``visible`` is the ``FROM ... WHERE`` clause deciding which of ``:u``'s
+        playlists the viewer may see; the page and the count share it so they
+        can never disagree.
+        """
+        params = {"u": user_id, "n": limit, "o": offset}
         cols = ", ".join(f"p.{c.strip()}" for c in HEADER_COLS.split(","))
         with self.db.transaction(write=False) as tx:
             rows = tx.fetchall(
@@ -122,15 +125,14 @@ class PlaylistSharing:
         self, playlist_id: str, viewer_id: str, user_ids: Sequence[str]
     ) -> list[bool]:
         self.access.get(playlist_id, viewer_id)
-        names = {f"u{i}": u for i, u in enumerate(user_ids)}
+        placeholders, params = in_list(user_ids)
         with self.db.transaction(write=False) as tx:
             found = {
                 r["user_id"]
                 for r in tx.fetchall(
-                    "SELECT user_id FROM playlist_followers WHERE playlist_id = :p AND user_id IN ("
-                    + ", ".join(f":{n}" for n in names)
-                    + ")",
-                    {"p": playlist_id, **names},
+                    "SELECT user_id FROM playlist_followers WHERE playlist_id = :p "
+                    f"AND user_id IN ({placeholders})",
+                    {"p": playlist_id, **params},
                 )
             }
         return [u in found for u in user_ids]

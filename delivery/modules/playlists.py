@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from delivery.db import Database, Transaction
+from delivery.db import Database, Transaction, in_list
 from delivery.events import EventBus
 from delivery.modules.cache import SnapshotCache
 from delivery.modules.fractional import spread_keys
@@ -51,6 +51,23 @@ class ItemPage:
 class RemoveSpec:
     track_id: str
     positions: tuple[int, ...] | None = None
+
+
+def _delete_items(
+    tx: Transaction, playlist_id: str, column: str, values: Sequence[str]
+) -> list[str]:
+    """Delete the playlist's items whose ``column`` (``track_id`` or ``pos``) is in ``values``.
+
+    Returns the deleted positions, so the caller can renumber and report them.
+    ``column`` is always one of our own names, never caller input.
+    """
+    placeholders, params = in_list(values)
+    rows = tx.fetchall(
+        f"DELETE FROM playlist_items WHERE playlist_id = :p AND {column} IN ({placeholders}) "
+        "RETURNING pos",
+        {"p": playlist_id, **params},
+    )
+    return [r["pos"] for r in rows]
 
 
 class PlaylistService:
@@ -201,14 +218,11 @@ class PlaylistService:
                 "too_many_items",
             )
         wanted = sorted(set(track_ids))
-        names = {f"t{i}": t for i, t in enumerate(wanted)}
+        placeholders, params = in_list(wanted)
         found = {
             r["track_id"]
             for r in tx.fetchall(
-                "SELECT track_id FROM tracks WHERE track_id IN ("
-                + ", ".join(f":{n}" for n in names)
-                + ")",
-                names,
+                f"SELECT track_id FROM tracks WHERE track_id IN ({placeholders})", params
             )
         }
         missing = [t for t in wanted if t not in found]
@@ -389,27 +403,9 @@ class PlaylistService:
             removed: list[str] = []
             everywhere = sorted({t.track_id for t in tracks if t.positions is None})
             if everywhere:
-                names = {f"t{i}": t for i, t in enumerate(everywhere)}
-                removed += [
-                    r["pos"]
-                    for r in tx.fetchall(
-                        "DELETE FROM playlist_items WHERE playlist_id = :p AND track_id IN ("
-                        + ", ".join(f":{n}" for n in names)
-                        + ") RETURNING pos",
-                        {"p": playlist_id, **names},
-                    )
-                ]
+                removed += _delete_items(tx, playlist_id, "track_id", everywhere)
             if keys:
-                names = {f"k{i}": k for i, k in enumerate(keys)}
-                removed += [
-                    r["pos"]
-                    for r in tx.fetchall(
-                        "DELETE FROM playlist_items WHERE playlist_id = :p AND pos IN ("
-                        + ", ".join(f":{n}" for n in names)
-                        + ") RETURNING pos",
-                        {"p": playlist_id, **names},
-                    )
-                ]
+                removed += _delete_items(tx, playlist_id, "pos", keys)
             if not removed:
                 return h["snapshot_id"]
             snapshot = self.access.bump(tx, h, -len(removed))

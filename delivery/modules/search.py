@@ -136,11 +136,10 @@ class SearchService:
                 return self._sqlite(tx, query, spec, limit, offset)
             return self._postgres(tx, query, spec, limit, offset)
 
-    # -- SQLite ---------------------------------------------------------------------
-
-    def _sqlite(
-        self, tx: Transaction, query: SearchQuery, spec: _Table, limit: int, offset: int
-    ) -> tuple[list[dict[str, Any]], int]:
+    def _filters(
+        self, query: SearchQuery, spec: _Table, limit: int, offset: int
+    ) -> tuple[dict[str, Any], str]:
+        """Parameters and extra WHERE terms both dialects share (paging, popularity, year)."""
         params: dict[str, Any] = {
             "a": self.settings.search_popularity_weight,
             "limit": limit,
@@ -150,6 +149,14 @@ class SearchService:
         if query.year is not None and spec.year:
             where += f" AND {spec.year} BETWEEN :y0 AND :y1"
             params["y0"], params["y1"] = query.year
+        return params, where
+
+    # -- SQLite ---------------------------------------------------------------------
+
+    def _sqlite(
+        self, tx: Transaction, query: SearchQuery, spec: _Table, limit: int, offset: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        params, where = self._filters(query, spec, limit, offset)
         match = fts5_match(query, spec.target)
         boost = f"(1.0 + :a * ln(1.0 + {spec.plays}))"
         if match is None:
@@ -173,15 +180,7 @@ class SearchService:
     def _postgres(
         self, tx: Transaction, query: SearchQuery, spec: _Table, limit: int, offset: int
     ) -> tuple[list[dict[str, Any]], int]:
-        params: dict[str, Any] = {
-            "a": self.settings.search_popularity_weight,
-            "limit": limit,
-            "offset": offset,
-        }
-        where = spec.where
-        if query.year is not None and spec.year:
-            where += f" AND {spec.year} BETWEEN :y0 AND :y1"
-            params["y0"], params["y1"] = query.year
+        params, where = self._filters(query, spec, limit, offset)
         boost = f"(1 + :a * ln(1 + {spec.plays}))"
         text = tsquery(query, spec.target)
         if text is None:

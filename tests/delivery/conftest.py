@@ -129,18 +129,17 @@ def app(make_app):
     return make_app()
 
 
-@pytest.fixture
-async def client(app):
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://delivery.test"
-    ) as c:
-        yield c
-
-
 def client_for(app) -> httpx.AsyncClient:
+    """A client that calls ``app`` in-process (no socket)."""
     return httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://delivery.test"
     )
+
+
+@pytest.fixture
+async def client(app):
+    async with client_for(app) as c:
+        yield c
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ e2e conftest prints them at the end of the session).
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import os
@@ -28,7 +27,7 @@ from pathlib import Path
 import httpx
 
 from edge.token import ensure_dev_keypair
-from scripts.demo_catalog import DEMO_TRACKS, DemoTrack, render_track
+from scripts.demo_catalog import DEMO_TRACKS, DemoTrack, write_catalog
 from tests.support.servers import VENV_BIN, ServerProcess, free_port
 
 # Short versions of three demo tracks: long enough to seek around in a browser, short
@@ -127,25 +126,8 @@ def build_catalog(stack: Stack) -> None:
     """Render the short demo tracks and publish them with ``encoder batch``."""
     t0 = time.perf_counter()
     src = stack.root / "src"
-    rows = []
-    for track in (_short(t) for t in DEMO_TRACKS if t.track_id in E2E_SECONDS):
-        path = render_track(track, src)
-        rows.append(
-            {
-                "source": str(path),
-                "track_id": track.track_id,
-                "title": track.title,
-                "artist": track.artist,
-                "album": track.album,
-                "year": str(track.year),
-                "genre": track.genre,
-            }
-        )
-    catalog = src / "catalog.csv"
-    with open(catalog, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    tracks = [_short(t) for t in DEMO_TRACKS if t.track_id in E2E_SECONDS]
+    catalog = write_catalog(tracks, src, src / "catalog.csv")
     stack.timings["catalogue render (3 tracks)"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

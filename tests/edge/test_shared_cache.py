@@ -28,6 +28,17 @@ async def until(predicate) -> None:
         await asyncio.sleep(0.005)
 
 
+async def fill_on_a_tailed_by_b(a, b, ca, cb, origin_a, url):
+    """Start a fill on edge A held at origin A's gate, make edge B join it through the
+    shared disk tier, then open the gate; returns both client requests as tasks."""
+    first = asyncio.create_task(ca.get(url()))
+    await until(lambda: a.stats.misses == 1)
+    second = asyncio.create_task(cb.get(url()))
+    await until(lambda: b.stats.coalesced == 1)
+    origin_a.gate.set()
+    return first, second
+
+
 @pytest.fixture
 def data() -> bytes:
     return os.urandom(SIZE)
@@ -50,11 +61,7 @@ async def test_the_second_edge_tails_the_first_ones_fill(pair, url, data):
     a, b, origin_a, origin_b = pair()
     origin_a.faults = [Fault(gate_after=100_000)]
     async with serving(a) as ca, serving(b) as cb:
-        first = asyncio.create_task(ca.get(url()))
-        await until(lambda: a.stats.misses == 1)
-        second = asyncio.create_task(cb.get(url()))
-        await until(lambda: b.stats.coalesced == 1)
-        origin_a.gate.set()
+        first, second = await fill_on_a_tailed_by_b(a, b, ca, cb, origin_a, url)
         ra, rb = await first, await second
         again = await cb.get(url())
     assert ra.content == data and ra.headers["x-cache"] == "MISS"
@@ -67,11 +74,7 @@ async def test_a_failed_fill_aborts_the_tailing_edge_too(pair, url, tmp_path):
     a, b, origin_a, origin_b = pair(upstream_retries=0)
     origin_a.faults = [Fault(gate_after=100_000, reset_after=150_000)]
     async with serving(a) as ca, serving(b) as cb:
-        first = asyncio.create_task(ca.get(url()))
-        await until(lambda: a.stats.misses == 1)
-        second = asyncio.create_task(cb.get(url()))
-        await until(lambda: b.stats.coalesced == 1)
-        origin_a.gate.set()
+        first, second = await fill_on_a_tailed_by_b(a, b, ca, cb, origin_a, url)
         for task in (first, second):
             with pytest.raises(ResponseAborted):
                 await task
@@ -85,11 +88,7 @@ async def test_tailer_verifies_an_object_too_big_for_the_disk_tier_itself(pair, 
     a, b, origin_a, origin_b = pair(cache_disk_max_bytes=100_000)
     origin_a.faults = [Fault(gate_after=100_000)]
     async with serving(a) as ca, serving(b) as cb:
-        first = asyncio.create_task(ca.get(url()))
-        await until(lambda: a.stats.misses == 1)
-        second = asyncio.create_task(cb.get(url()))
-        await until(lambda: b.stats.coalesced == 1)
-        origin_a.gate.set()
+        first, second = await fill_on_a_tailed_by_b(a, b, ca, cb, origin_a, url)
         ra, rb = await first, await second
     assert ra.content == data and rb.content == data
     assert origin_b.object_requests() == []
@@ -99,11 +98,7 @@ async def test_tailer_rejects_bytes_that_do_not_verify(pair, url, tmp_path):
     a, b, origin_a, origin_b = pair()
     origin_a.faults = [Fault(gate_after=100_000, corrupt=True)]
     async with serving(a) as ca, serving(b) as cb:
-        first = asyncio.create_task(ca.get(url()))
-        await until(lambda: a.stats.misses == 1)
-        second = asyncio.create_task(cb.get(url()))
-        await until(lambda: b.stats.coalesced == 1)
-        origin_a.gate.set()
+        first, second = await fill_on_a_tailed_by_b(a, b, ca, cb, origin_a, url)
         for task in (first, second):
             with pytest.raises(ResponseAborted):
                 await task

@@ -12,6 +12,7 @@ from encoder.errors import UsageError
 from origin.keys import validate_track_id
 from origin.manifest import Manifest
 from origin.store import open_store
+from tests.encoder.cli_runner import run_encoder
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -85,17 +86,6 @@ GOOD = [
 BAD = ["empty.flac", "text.mp3", "truncated.mp3", "truncated.flac", "video_only.mp4"]
 
 
-def _run(*args, env_extra=None):
-    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env_extra or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "encoder.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-
-
 def _unique(name: str) -> str:
     # music.wav and music.flac would both slug to "music" (a collision, reported as such)
     stem, ext = name.rsplit(".", 1)
@@ -111,7 +101,9 @@ def test_batch_over_a_folder_of_20_mixed_files(media, tmp_path, work_dir):
     store_url = (tmp_path / "origin").as_uri()
     env = {"ENCODER_WORK_DIR": str(work_dir)}
 
-    done = _run("batch", str(folder), "--store", store_url, "--jobs", "2", env_extra=env)
+    done = run_encoder(
+        "batch", str(folder), "--store", store_url, "--jobs", "2", timeout=300, **env
+    )
     assert done.returncode == 1, done.stderr
     lines = done.stdout.strip().splitlines()
     assert lines[-1] == "21 items: 15 published, 0 already published, 5 failed, 1 skipped"
@@ -131,7 +123,7 @@ def test_batch_over_a_folder_of_20_mixed_files(media, tmp_path, work_dir):
     assert {k.split("/")[1] for k in store.list()} == {slugify(_unique(n)) for n in GOOD}
     assert list(work_dir.iterdir()) == []
 
-    again = _run("batch", str(folder), "--store", store_url, "--json", env_extra=env)
+    again = run_encoder("batch", str(folder), "--store", store_url, "--json", timeout=300, **env)
     assert again.returncode == 1
     counts = json.loads(again.stdout)["counts"]
     assert counts == {"published": 0, "already_published": 15, "failed": 5, "skipped": 1}
@@ -145,8 +137,8 @@ def test_batch_shard_and_csv(media, tmp_path, work_dir):
     env = {"ENCODER_WORK_DIR": str(work_dir)}
     published = set()
     for shard in ("0/2", "1/2"):
-        done = _run(
-            "batch", str(csv), "--store", store_url, "--shard", shard, "--json", env_extra=env
+        done = run_encoder(
+            "batch", str(csv), "--store", store_url, "--shard", shard, "--json", timeout=300, **env
         )
         assert done.returncode == 0, done.stderr
         items = json.loads(done.stdout)["items"]

@@ -9,20 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.encoder.cli_runner import run_encoder as encoder
+
 ROOT = Path(__file__).resolve().parents[2]
 SUMMARY_KEYS = {"track_id", "version", "status", "renditions", "loudness", "duration_s"}
-
-
-def encoder(*args, cwd=None, **env):
-    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
-    return subprocess.run(
-        [sys.executable, "-m", "encoder.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        cwd=cwd,
-        timeout=120,
-    )
 
 
 def test_ingest_prints_one_json_object_then_already_published(media, tmp_path, work_dir):

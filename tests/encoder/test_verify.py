@@ -1,8 +1,4 @@
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -11,24 +7,12 @@ from encoder.catalog import list_tracks
 from encoder.profile import get_profile
 from encoder.verify import check_rendition, decode_problem, verify_track
 from origin.keys import latest_key
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.encoder.cli_runner import run_encoder
 
 
 @pytest.fixture
 def published(media, store, settings):
     return ingest(media["tagged.flac"], "t1", store, settings=settings)
-
-
-def _cli(*args):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, "-m", "encoder.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
 
 
 def test_a_published_track_verifies(published, store, ffmpeg_exe):
@@ -85,17 +69,17 @@ def test_check_rendition_rejects_wrong_duration_and_format(media, tmp_path):
 
 
 def test_cli_verify_and_ls(published, store):
-    done = _cli("verify", "--store", store.url)
+    done = run_encoder("verify", "--store", store.url)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0].startswith(f"ok    t1  {published.version}  3 renditions")
 
-    listing = _cli("ls", "--store", store.url, "--json")
+    listing = run_encoder("ls", "--store", store.url, "--json")
     (entry,) = json.loads(listing.stdout)
     assert entry["track_id"] == "t1" and entry["bitrates"] == [96, 160, 320]
     assert entry["title"] == "Blue Sine" and entry["version"] == published.version
 
     store.delete(published.manifest.renditions[0].key)
-    failed = _cli("verify", "--store", store.url, "t1", "--json")
+    failed = run_encoder("verify", "--store", store.url, "t1", "--json")
     assert failed.returncode == 1
     assert json.loads(failed.stdout)[0]["ok"] is False
 

@@ -92,10 +92,14 @@ def app(spy):
     return create_app(spy, [TOKEN, OLD_TOKEN])
 
 
+def origin_client(app) -> httpx.AsyncClient:
+    """A client that calls ``app`` in-process (no socket), as an edge would over HTTP."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://origin")
+
+
 @pytest.fixture
 async def client(app):
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://origin") as c:
+    async with origin_client(app) as c:
         yield c
 
 
@@ -406,9 +410,7 @@ async def test_other_methods_are_405(client, spy, method):
 
 async def test_unavailable_store_is_503(tmp_path):
     app = create_app(unreachable_store("s3", tmp_path), [TOKEN])
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://origin"
-    ) as client:
+    async with origin_client(app) as client:
         r = await get(client)
         assert r.status_code == 503
         assert error_of(r)["code"] == "store_unavailable"
@@ -432,9 +434,7 @@ async def test_readiness_checks_the_store(client, spy, path, tmp_path):
     assert (r.status_code, r.json()) == (200, {"status": "ready"})
     assert spy.calls == ["check"]
     app = create_app(unreachable_store("gcs", tmp_path), [TOKEN])
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://origin"
-    ) as down:
+    async with origin_client(app) as down:
         r = await down.get(path)
         assert r.status_code == 503
         assert error_of(r)["code"] == "not_ready"
@@ -562,9 +562,7 @@ async def test_a_store_failure_before_the_first_byte_is_503(local_store):
     local_store.put_bytes(KEY, DATA)
     spy = SpyStore(local_store, fail_after_chunks=0)
     app = create_app(spy, [TOKEN])
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://origin"
-    ) as client:
+    async with origin_client(app) as client:
         r = await get(client)
     assert r.status_code == 503
     assert error_of(r)["code"] == "store_unavailable"

@@ -12,7 +12,6 @@ import secrets
 import uuid
 from types import SimpleNamespace
 
-import httpx
 import psycopg
 import pytest
 from fastapi import FastAPI
@@ -24,6 +23,7 @@ from delivery.modules import install_modules
 from delivery.modules.settings import ModulesSettings
 from delivery.tiers import TierResolver, TierStore
 from origin.store import open_store
+from tests.delivery.conftest import client_for
 
 BACKENDS = ["sqlite", "postgresql"]
 ADMIN_TOKEN = secrets.token_urlsafe(24)
@@ -111,9 +111,7 @@ def modules(app):
 
 @pytest.fixture
 async def api(app):
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://delivery.test"
-    ) as client:
+    async with client_for(app) as client:
         yield client
 
 

@@ -83,3 +83,18 @@ def assert_error(response, status: int, code: str | None = None) -> dict:
         assert body["error"]["code"] == code, body
     assert body["error"]["message"]
     return body
+
+
+def playlist_track_ids(service, playlist_id: str, user: str, *, page_size: int):
+    """Every track id of a playlist in order, read page by page, and the header's item count.
+
+    Reading through ``page`` (not one big query) also checks that pages tile the
+    whole playlist without gaps or repeats.
+    """
+    out, offset = [], 0
+    while True:
+        page = service.page(playlist_id, user, offset=offset, limit=page_size)
+        out += [i["track_id"] for i in page.items]
+        offset += page_size
+        if offset >= page.header["item_count"]:
+            return out, page.header["item_count"]

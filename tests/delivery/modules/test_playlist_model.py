@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from delivery.errors import BadRequest
 from delivery.modules import playlist_order
 from delivery.modules.playlists import RemoveSpec
-from tests.delivery.modules.support import seed_tracks
+from tests.delivery.modules.support import playlist_track_ids, seed_tracks
 
 N_TRACKS = 12
 
@@ -68,13 +68,7 @@ def apply_to_model(model: list[str], step, tracks: list[str]):
 
 
 def read_all(service, pid, user):
-    out, offset = [], 0
-    while True:
-        page = service.page(pid, user, offset=offset, limit=37)
-        out += [i["track_id"] for i in page.items]
-        offset += 37
-        if offset >= page.header["item_count"]:
-            return out, page.header["item_count"]
+    return playlist_track_ids(service, pid, user, page_size=37)  # odd size: pages must tile
 
 
 @settings(

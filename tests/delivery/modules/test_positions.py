@@ -13,7 +13,7 @@ from delivery.modules.fractional import key_between, spread_keys
 from delivery.modules.playlists import PlaylistService, RemoveSpec
 from delivery.modules.positions import MAX_GAP, MIN_ITEMS, STRIDE, Fences
 from delivery.modules.settings import ModulesSettings
-from tests.delivery.modules.support import seed_tracks
+from tests.delivery.modules.support import playlist_track_ids, seed_tracks
 
 
 def check(fences: Fences, keys: list[str]) -> None:
@@ -95,13 +95,7 @@ def service(database) -> PlaylistService:
 
 
 def order(svc: PlaylistService, pid: str, owner: str) -> list[str]:
-    out, offset = [], 0
-    while True:
-        page = svc.page(pid, owner, offset=offset, limit=100)
-        out += [i["track_id"] for i in page.items]
-        offset += 100
-        if offset >= page.header["item_count"]:
-            return out
+    return playlist_track_ids(svc, pid, owner, page_size=100)[0]
 
 
 def fill(svc, pid, owner, tracks, n):
