@@ -17,6 +17,7 @@ A bad value fails at start-up with one clear line, never halfway through an inge
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -70,9 +71,7 @@ class EncoderSettings(BaseSettings):
         """The ffmpeg binary to run: ENCODER_FFMPEG, else the one bundled with imageio-ffmpeg."""
         if self.ffmpeg:
             return self.ffmpeg
-        import imageio_ffmpeg  # imported lazily: it is only needed to locate the binary
-
-        return imageio_ffmpeg.get_ffmpeg_exe()
+        return bundled_ffmpeg()
 
     @property
     def work_root(self) -> Path:
@@ -81,6 +80,26 @@ class EncoderSettings(BaseSettings):
     @property
     def batch_jobs(self) -> int:
         return self.jobs or max(1, (os.cpu_count() or 2) // 2)
+
+
+def bundled_ffmpeg() -> str:
+    """The ffmpeg binary inside the imageio-ffmpeg wheel.
+
+    ``imageio_ffmpeg.get_ffmpeg_exe()`` proves the binary works by running it, which
+    costs about 0.1 s per ingest; the wheel's own binary is located directly instead
+    (and ffmpeg's first real run reports any problem). Anything unexpected falls back to
+    the public function.
+    """
+    import imageio_ffmpeg  # imported lazily: it is only needed to locate the binary
+
+    with contextlib.suppress(Exception):
+        from imageio_ffmpeg._definitions import FNAME_PER_PLATFORM, get_platform
+        from imageio_ffmpeg._utils import _get_bin_dir
+
+        exe = os.path.join(_get_bin_dir(), FNAME_PER_PLATFORM[get_platform()])
+        if os.path.isfile(exe) and os.access(exe, os.X_OK):
+            return exe
+    return imageio_ffmpeg.get_ffmpeg_exe()
 
 
 def load_settings(**overrides: object) -> EncoderSettings:

@@ -89,3 +89,13 @@ def test_owner_file_is_complete_whenever_it_exists(tmp_path):
         assert sorted(p.name for p in path.iterdir()) == ["owner"]
         host, pid = (path / "owner").read_text().split()
         assert (host, int(pid)) == (socket.gethostname(), os.getpid())
+
+
+def test_bundled_ffmpeg_is_the_wheels_binary_without_running_it():
+    import imageio_ffmpeg
+
+    from encoder.settings import bundled_ffmpeg, load_settings
+
+    assert bundled_ffmpeg() == imageio_ffmpeg.get_ffmpeg_exe()
+    other = bundled_ffmpeg()  # any executable path given explicitly is used as it is
+    assert load_settings(ffmpeg=other).ffmpeg_exe == other
