@@ -20,6 +20,7 @@ import os
 import re
 import sys
 from collections.abc import Sequence
+from typing import get_args
 
 from delivery import modules
 from delivery.settings import DeliverySettings, SettingsError, load_settings
@@ -42,7 +43,8 @@ def parse_duration(text: str) -> int:
     return int(m[1]) * _UNITS[m[2]]
 
 
-_LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+# The levels DELIVERY_LOG_LEVEL accepts, read before the settings are (logging starts first).
+_LOG_LEVELS = get_args(DeliverySettings.model_fields["log_level"].annotation)
 
 
 # -- commands -----------------------------------------------------------------------

@@ -42,7 +42,6 @@ log = logging.getLogger("delivery.events")
 TRACK_PUBLISHED = "track.published"
 PLAYLIST_CHANGED = "playlist.changed"
 PLAY_RECORDED = "play.recorded"
-TOPICS = (TRACK_PUBLISHED, PLAYLIST_CHANGED, PLAY_RECORDED)
 
 _TOPIC_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 

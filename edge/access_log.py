@@ -22,6 +22,7 @@ import contextlib
 import json
 import os
 import sys
+import time
 
 PIPE_BUF = 4096  # Linux's value (POSIX guarantees at least 512)
 
@@ -41,6 +42,10 @@ class AccessLog:
         self._flush_s = flush_s
         self._lines: list[str] = []
         self._task: asyncio.Task | None = None
+        # Ids for requests that came without one: a process prefix and a counter, unique
+        # enough to follow a request through the logs and far cheaper than a uuid4.
+        self._id_prefix = f"{os.getpid():x}{int(time.time()) & 0xFFFF:04x}"
+        self._id_seq = 0
 
     @classmethod
     def open(cls, destination: str) -> AccessLog:
@@ -85,9 +90,11 @@ class AccessLog:
             f'"range":{_json_str(range_header)},"bytes":{nbytes},"cache":{c},'
             f'"ip":{_json_str(ip)},"ms":{ms:.2f}'
         )
-        if request_id is not None:
-            # Request ids are validated to [A-Za-z0-9._:-] (origin.logs), safe to write raw.
-            line += f',"request_id":"{request_id}"'
+        if request_id is None:
+            self._id_seq += 1
+            request_id = f"{self._id_prefix}-{self._id_seq:x}"
+        # Request ids are validated to [A-Za-z0-9._:-] (origin.logs), safe to write raw.
+        line += f',"request_id":"{request_id}"'
 
         if error is not None:
             line += f',"error":"{error}"'

@@ -40,7 +40,7 @@ from edge.http import CORS_ORIGIN, cache_control, send_error, send_simple
 from edge.metrics import EdgeCollector, EdgeStats, render
 from edge.respond import ObjectRequest, Outcome, Responder
 from edge.settings import EdgeSettings, load_settings
-from edge.token import StreamClaims, TokenError, TokenVerifier
+from edge.token import TokenError, TokenVerifier
 from edge.upstream import HttpUpstream, StoreUpstream, Upstream, http_client
 from origin.errors import InvalidKey
 from origin.keys import parse_key
@@ -116,15 +116,16 @@ class EdgeApp:
     ) -> None:
         self.settings = settings
         self.stats = EdgeStats()
-        self._request_prefix = f"{os.getpid():x}{int(time.time()) & 0xFFFF:04x}"
-        self._request_seq = 0
         self.memory = MemoryCache(
             settings.cache_memory_max_bytes, settings.cache_memory_max_object_bytes
         )
         self.disk = DiskCache(settings.cache_dir, settings.cache_disk_max_bytes)
         # The app remembers verified tokens itself (see _verify), in front of the verifier.
         self.verifier = verifier or TokenVerifier(
-            settings.resolve_verification_keys(), leeway_s=settings.token_leeway_s, cache_size=0
+            settings.resolve_verification_keys(),
+            leeway_s=settings.token_leeway_s,
+            cache_size=settings.token_cache_size,
+            cache_ttl_s=settings.token_cache_ttl_s,
         )
         own_pull = settings.resolve_pull_token()
         self.pull_tokens = [
@@ -150,10 +151,6 @@ class EdgeApp:
         self.access_log = AccessLog.open(settings.access_log)
         self.pull_cache_control = cache_control(settings.pull_max_age_s)
         self.collector = EdgeCollector(self.stats, self._gauges)
-        self._claims: dict[str, tuple[StreamClaims, float]] = {}
-        self._claims_max = settings.token_cache_size
-        self._claims_ttl = settings.token_cache_ttl_s
-        self._leeway = settings.token_leeway_s
         self._started = False
 
     # -- lifecycle -------------------------------------------------------------------
@@ -293,20 +290,12 @@ class EdgeApp:
                     return
                 cc = self.pull_cache_control
             else:
-                memo = self._claims.get(token) if token is not None else None
-                claims = memo[0] if memo is not None else None
-                if (
-                    claims is None
-                    or now >= memo[1]  # type: ignore[index]
-                    or claims.path != path
-                    or (claims.ip is not None and claims.ip != ip)
-                ):
-                    try:
-                        claims = self._verify(token, path, ip, now)
-                    except TokenError as exc:
-                        out.status, out.error = 403, exc.code
-                        out.nbytes = await send_error(send, 403, exc.code, exc.message, head=head)
-                        return
+                try:
+                    claims = self.verifier.verify(token, path, ip, now)
+                except TokenError as exc:
+                    out.status, out.error = 403, exc.code
+                    out.nbytes = await send_error(send, 403, exc.code, exc.message, head=head)
+                    return
                 cc = cache_control(claims.exp - int(now))
 
             req = ObjectRequest(key, head, cc, range_h, if_none_match, if_range, shield)
@@ -338,28 +327,10 @@ class EdgeApp:
             self.access_log.record(
                 now, method, path, out.status, range_h, out.nbytes, out.cache, ip,
                 (time.perf_counter() - started) * 1000.0, out.error, out.aborted, path_checked,
-                rid or self._next_request_id(),
+                rid,
             )  # fmt: skip
             if rid_token is not None:
                 request_id_var.reset(rid_token)
-
-    def _next_request_id(self) -> str:
-        # A process prefix and a counter: unique enough to follow one request through the
-        # logs, and far cheaper on the hot path than a uuid4 per request.
-        self._request_seq += 1
-        return f"{self._request_prefix}-{self._request_seq:x}"
-
-    def _verify(self, token: str | None, path: str, ip: str | None, now: float) -> StreamClaims:
-        """Full verification, then remembered briefly: a player sends many ranges with one
-        token. A remembered token is reused for at most EDGE_TOKEN_CACHE_TTL_S and never
-        past its ``exp``; path and address are still compared on every request."""
-        claims = self.verifier.verify(token, path, ip, now)
-        if self._claims_max > 0:
-            if len(self._claims) >= self._claims_max:
-                self._claims.clear()  # cheaper than LRU bookkeeping on the hot path
-            until = min(claims.exp + self._leeway, now + self._claims_ttl)
-            self._claims[token] = (claims, until)  # type: ignore[index]
-        return claims
 
     def _pull_token_ok(self, auth: bytes) -> bool:
         scheme, _, credential = auth.partition(b" ")

@@ -101,7 +101,6 @@ class Results:
     statuses: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
     cache: dict[str, int] = field(default_factory=dict)
-    url_errors: int = 0
 
     def count(self, table: dict[str, int], key: str) -> None:
         table[key] = table.get(key, 0) + 1
@@ -291,7 +290,6 @@ class LoadTest:
             try:
                 url = await urls.url(track)
             except (LoadTestError, httpx.HTTPError, KeyError, ValueError) as exc:
-                self.results.url_errors += 1
                 self.results.count(self.results.errors, f"url:{type(exc).__name__}")
                 await asyncio.sleep(0.1)
                 if time.monotonic() >= self._deadline:

@@ -21,7 +21,6 @@ drift. Security choices, each deliberate:
 from __future__ import annotations
 
 import hashlib
-import hmac
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -29,11 +28,10 @@ from pathlib import Path
 from typing import Any
 
 import jwt
-from cachetools import TTLCache
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from origin.secrets import ensure_secret, write_secret_file
+from origin.secrets import write_secret_file
 
 ALLOWED_ALGORITHMS: tuple[str, ...] = ("EdDSA", "HS256")
 MIN_HS256_SECRET_BYTES = 32
@@ -190,11 +188,6 @@ def ensure_dev_keypair(directory: str | Path) -> tuple[Path, Path]:
     return private_path, public_path
 
 
-def ensure_dev_secret(path: str | Path, nbytes: int = 32) -> bytes:
-    """An HS256 secret stored at ``path``, generated (mode 0600) at first use."""
-    return ensure_secret(path, nbytes).encode()
-
-
 # -- signing ---------------------------------------------------------------------
 
 
@@ -225,10 +218,12 @@ def sign_stream_token(
 class TokenVerifier:
     """Verify stream tokens against a set of keys (several ``kid``s during a rotation).
 
-    Verified signatures are cached briefly (token string -> claims, never past
-    ``exp``): a player sends dozens of range requests with one token, and the
-    signature check is the most expensive thing on an edge's hit path. The
-    path and IP checks still run on every request.
+    Verified tokens are remembered briefly (token string -> claims, for at most
+    ``cache_ttl_s`` and never past ``exp``): a player sends dozens of range
+    requests with one token, and the signature check is the most expensive thing
+    on an edge's hit path. The path and address checks still run on every call.
+    The memo is a plain dict emptied when full: cheaper on that hot path than
+    LRU bookkeeping, and a refill costs one signature check per live token.
     """
 
     def __init__(
@@ -247,13 +242,9 @@ class TokenVerifier:
         if not self._keys:
             raise KeyConfigError("no verification keys configured")
         self._leeway = leeway_s
-        self._cache: TTLCache[str, StreamClaims] | None = (
-            TTLCache(maxsize=cache_size, ttl=cache_ttl_s) if cache_size > 0 else None
-        )
-
-    @property
-    def kids(self) -> list[str]:
-        return sorted(self._keys)
+        self._memo: dict[str, tuple[StreamClaims, float]] = {}
+        self._memo_max = cache_size
+        self._memo_ttl = cache_ttl_s
 
     def verify(
         self,
@@ -265,18 +256,21 @@ class TokenVerifier:
         if not token:
             raise TokenMissing("no token: add ?token=... from the delivery service")
         current = time.time() if now is None else now
-        claims = self._cache.get(token) if self._cache is not None else None
-        if claims is None:
-            claims = self._decode(token, current)
-            if self._cache is not None:
-                self._cache[token] = claims
-        elif claims.exp + self._leeway <= current:
-            raise TokenExpired("token expired: ask the delivery service for a fresh URL")
-        if not hmac.compare_digest(claims.path.encode(), path.encode()):
+        memo = self._memo.get(token)
+        if memo is not None and current < memo[1]:
+            claims = memo[0]
+        else:
+            claims = self._decode(token, current)  # raises TokenExpired past exp + leeway
+            if self._memo_max > 0:
+                if len(self._memo) >= self._memo_max:
+                    self._memo.clear()
+                until = min(claims.exp + self._leeway, current + self._memo_ttl)
+                self._memo[token] = (claims, until)
+        # Neither the path nor the address is a secret (the signature, checked by PyJWT,
+        # is), so plain comparisons are fine here.
+        if claims.path != path:
             raise TokenPathMismatch("token was issued for another path")
-        if claims.ip is not None and (
-            client_ip is None or not hmac.compare_digest(claims.ip.encode(), client_ip.encode())
-        ):
+        if claims.ip is not None and claims.ip != client_ip:
             raise TokenIpMismatch("token is bound to another client address")
         return claims
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import shutil
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -243,7 +242,3 @@ class LocalStore:
         """Raise unless the root directory is there and readable (readiness probes)."""
         if not self.root.is_dir() or not os.access(self.root, os.R_OK | os.X_OK):
             raise StoreUnavailable(f"local store directory {str(self.root)!r} is not readable")
-
-    def remove_all(self) -> None:
-        """Delete every object (tests and ``make clean`` only)."""
-        shutil.rmtree(self.root / ROOT, ignore_errors=True)

@@ -118,12 +118,6 @@ class Manifest(_Model):
                 return r
         return None
 
-    def rendition_for_key(self, key: str) -> Rendition | None:
-        for r in self.renditions:
-            if r.key == key:
-                return r
-        return None
-
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(by_alias=True, mode="json")
 

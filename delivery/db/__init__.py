@@ -15,6 +15,20 @@ the dialects must differ, branch on :attr:`Database.dialect` in one place.
         row = tx.fetchone("SELECT tier FROM users WHERE user_id = :u", {"u": "alice"})
 """
 
-from delivery.db.base import Database, DatabaseError, Transaction, in_list, open_database
+from delivery.db.base import (
+    Database,
+    DatabaseError,
+    Transaction,
+    contains_flags,
+    in_list,
+    open_database,
+)
 
-__all__ = ["Database", "DatabaseError", "Transaction", "in_list", "open_database"]
+__all__ = [
+    "Database",
+    "DatabaseError",
+    "Transaction",
+    "contains_flags",
+    "in_list",
+    "open_database",
+]

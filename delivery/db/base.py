@@ -20,6 +20,19 @@ def in_list(values: Sequence[Any], prefix: str = "v") -> tuple[str, dict[str, An
     return ", ".join(f":{n}" for n in params), params
 
 
+def contains_flags(
+    tx: Transaction, sql: str, ids: Sequence[str], params: Mapping[str, Any]
+) -> list[bool]:
+    """For each of ``ids``, whether ``sql`` returns it (the Spotify ``.../contains`` shape).
+
+    ``sql`` selects the one id column and has ``{ids}`` where the ``IN (...)`` list goes.
+    """
+    placeholders, in_params = in_list(ids)
+    rows = tx.fetchall(sql.format(ids=placeholders), {**params, **in_params})
+    found = {next(iter(row.values())) for row in rows}
+    return [i in found for i in ids]
+
+
 class DatabaseError(Exception):
     """The database could not be reached or a statement failed (mapped to 503 by the API)."""
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from delivery.db import in_list
+from delivery.db import contains_flags
 from delivery.modules.ids import check_playlist_id, check_user_id, now_ms
 from delivery.modules.playlist_access import (
     HEADER_COLS,
@@ -125,17 +125,14 @@ class PlaylistSharing:
         self, playlist_id: str, viewer_id: str, user_ids: Sequence[str]
     ) -> list[bool]:
         self.access.get(playlist_id, viewer_id)
-        placeholders, params = in_list(user_ids)
         with self.db.transaction(write=False) as tx:
-            found = {
-                r["user_id"]
-                for r in tx.fetchall(
-                    "SELECT user_id FROM playlist_followers WHERE playlist_id = :p "
-                    f"AND user_id IN ({placeholders})",
-                    {"p": playlist_id, **params},
-                )
-            }
-        return [u in found for u in user_ids]
+            return contains_flags(
+                tx,
+                "SELECT user_id FROM playlist_followers WHERE playlist_id = :p "
+                "AND user_id IN ({ids})",
+                user_ids,
+                {"p": playlist_id},
+            )
 
     def collaborators(self, playlist_id: str, viewer_id: str) -> list[dict[str, Any]]:
         self.access.get(playlist_id, viewer_id)

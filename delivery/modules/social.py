@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from delivery.db import Database, in_list
+from delivery.db import Database, contains_flags
 from delivery.errors import BadRequest
 from delivery.modules.ids import check_track_id, check_user_id, now_ms
 from delivery.modules.paging import decode_cursor, encode_cursor
@@ -62,17 +62,14 @@ class SocialService:
             )
 
     def contains(self, me: str, ids: Sequence[str]) -> list[bool]:
-        placeholders, params = in_list(ids)
         with self.db.transaction(write=False) as tx:
-            found = {
-                r["followee_id"]
-                for r in tx.fetchall(
-                    "SELECT followee_id FROM user_following WHERE user_id = :me "
-                    f"AND followee_id IN ({placeholders})",
-                    {"me": me, **params},
-                )
-            }
-        return [u in found for u in ids]
+            return contains_flags(
+                tx,
+                "SELECT followee_id FROM user_following WHERE user_id = :me "
+                "AND followee_id IN ({ids})",
+                ids,
+                {"me": me},
+            )
 
     def _list(
         self, table: str, other: str, user_id: str, after: str | None, limit: int

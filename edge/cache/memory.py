@@ -73,10 +73,5 @@ class MemoryCache:
         self.bytes += size
         return True
 
-    def discard(self, key: str) -> None:
-        old = self._entries.pop(key, None)
-        if old is not None:
-            self.bytes -= old.meta.size
-
     def keys(self) -> list[str]:
         return list(self._entries)
