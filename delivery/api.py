@@ -1,7 +1,7 @@
 """HTTP routes of the delivery service (v1).
 
 =======================================  ==============================================
-``GET /v1/tracks/{id}/stream``           signed URLs at the caller's bitrate (DESIGN.md)
+``GET /v1/tracks/{id}/stream``           signed URLs at the caller's bitrate (docs/architecture.md)
 ``GET /v1/tracks/{id}``                  metadata, loudness, durations, renditions
 ``GET /v1/me``                           who the token says you are, and your tier
 ``GET|PUT /v1/admin/users/{id}[/tier]``  subscription tiers, behind the admin token

@@ -4,7 +4,7 @@
   shows up within that time); "no such track" for ``..._NEGATIVE_TTL_S`` so a
   flood of requests for a missing id does not become a flood of store reads.
 * Manifests are cached without expiry (LRU): objects under a version never
-  change once the manifest exists (DESIGN.md).
+  change once the manifest exists (docs/architecture.md).
 * Single-flight: concurrent misses for the same key share ONE store read, so a
   burst of listeners for a newly published track reads the store once.
 

@@ -1,6 +1,6 @@
 """The delivery service's error tree and its one mapping to HTTP.
 
-Every error a client sees has the DESIGN.md body::
+Every error a client sees has the body of docs/architecture.md::
 
     {"error": {"status": 404, "code": "track_not_found", "message": "..."}}
 
@@ -112,7 +112,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        # 400 rather than FastAPI's 422: DESIGN.md calls all bad input 4xx with this body,
+        # 400 rather than FastAPI's 422: the architecture doc wants all bad input 4xx in this body,
         # and clients of the Spotify-shaped API expect 400 for a bad parameter.
         return error_response(400, "invalid_request", _describe_validation(exc))
 

@@ -131,7 +131,7 @@ def plan_response(
 
 
 def error_body(status: int, code: str, message: str) -> bytes:
-    """The DESIGN.md error shape: ``{"error": {"status", "code", "message"}}``."""
+    """The error shape of docs/architecture.md: ``{"error": {"status", "code", "message"}}``."""
     return json.dumps(
         {"error": {"status": status, "code": code, "message": message}}, separators=(",", ":")
     ).encode()

@@ -1,4 +1,4 @@
-"""Signed stream URLs: the token format of DESIGN.md ("Edge URL and token").
+"""Signed stream URLs: the token format of docs/architecture.md ("Stream URLs and tokens").
 
 ``GET {edge}/tracks/{id}/{version}/{bitrate}.ogg?token={JWT}``
 

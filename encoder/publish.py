@@ -1,7 +1,7 @@
 """Atomic publication of a version: renditions, then manifest.json, then latest.json.
 
 Readers find a version only through its manifest, and a track only through
-``latest.json`` (DESIGN.md), and every single store write is atomic. So the
+``latest.json`` (docs/architecture.md), and every single store write is atomic. So the
 order is the whole protocol:
 
 1. upload every rendition (invisible: no manifest names them yet);

@@ -1,4 +1,4 @@
-"""Object key layout shared by every store (DESIGN.md, "Object keys").
+"""Object key layout shared by every store (docs/architecture.md, "Object keys").
 
 ::
 

@@ -1,4 +1,4 @@
-"""The manifest (``manifest.json``, schema 1) and the ``latest.json`` pointer (DESIGN.md).
+"""The manifest (``manifest.json``, schema 1) and ``latest.json`` (docs/architecture.md).
 
 Readers ignore unknown fields and fill defaults for missing optional ones, so
 a newer writer never breaks an older reader. Writers use :meth:`Manifest.to_json`.

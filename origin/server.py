@@ -56,7 +56,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 log = logging.getLogger("origin.server")
 access_log = logging.getLogger("origin.access")
 
-# Objects under a version never change (DESIGN.md), so caches may keep them forever;
+# Objects under a version never change (docs/architecture.md), so caches may keep them forever;
 # latest.json moves on every publish and must be revalidated.
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"

@@ -1,5 +1,6 @@
-"""The import direction of DESIGN.md, checked on the source: encoder -> origin, edge -> origin,
-delivery -> origin and edge.token only; origin imports none of them; nothing imports delivery."""
+"""The import rules of docs/architecture.md, checked on the source: encoder -> origin,
+edge -> origin, delivery -> origin and edge.token only; origin imports none of them;
+nothing imports delivery."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``edge`` signer: the JWT of DESIGN.md ("Edge URL and token"), via ``edge/token.py``.
+"""``edge`` signer: the stream JWT (docs/architecture.md), made by ``edge/token.py``.
 
 ``GET {edge}/tracks/{id}/{version}/{bitrate}.ogg?token={JWT}``. The ``path``
 claim is the URL's path exactly as the edge will see it. The ``sub`` claim is

@@ -1,8 +1,13 @@
-"""Every signer against ../shared/vectors/signing.json (the CloudFront case has its own key)."""
+"""Every signer against tests/data/signing-vectors.json (the CloudFront case has its own key).
+
+The vectors are published examples (nginx docs, Google's Cloud CDN samples, AWS docs),
+copied into the repository so a clone with nothing beside it runs them.
+"""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -15,10 +20,7 @@ from delivery.signing.nginx import NginxSecureLinkSigner, secure_link_md5, strin
 from delivery.signing.port import SigningError, UrlRequest
 from tests.delivery.sigv4 import presign_signature
 
-# ../shared/vectors beside the repository (as on CI), else the workspace's copy.
-VECTORS_PATH = Path(__file__).resolve().parents[4] / "shared" / "vectors" / "signing.json"
-if not VECTORS_PATH.exists():
-    VECTORS_PATH = Path("/work/shared/vectors/signing.json")
+VECTORS_PATH = Path(__file__).resolve().parents[2] / "data" / "signing-vectors.json"
 VECTORS = json.loads(VECTORS_PATH.read_text())
 
 
@@ -80,38 +82,73 @@ def test_nginx_remote_addr_needs_the_client_address():
 # -- CloudFront -------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class CloudFrontCase:
+    """The vector's URL and policy, a key made for this run, and botocore's signer as judge."""
+
+    vector: dict
+    private_pem: bytes
+    reference: object  # botocore.signers.CloudFrontSigner
+
+    def expected(self, url: str, policy: str | None = None) -> str:
+        if policy is None:
+            expires = datetime.fromtimestamp(int(self.vector["expires"]), UTC)
+            return self.reference.generate_presigned_url(url, date_less_than=expires)
+        return self.reference.generate_presigned_url(url, policy=policy)
+
+
 @pytest.fixture(scope="module")
-def cloudfront() -> tuple[dict, CloudFrontSigner]:
+def cloudfront_case() -> CloudFrontCase:
+    from botocore.signers import CloudFrontSigner as BotocoreCloudFrontSigner
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
     v = VECTORS["cloudfront"]
+
+    def rsa_signer(message: bytes) -> bytes:
+        return key.sign(message, padding.PKCS1v15(), hashes.SHA1())  # CloudFront signs with SHA-1
+
+    return CloudFrontCase(v, pem, BotocoreCloudFrontSigner(v["key_pair_id"], rsa_signer))
+
+
+@pytest.fixture(scope="module")
+def cloudfront(cloudfront_case) -> tuple[dict, CloudFrontSigner]:
+    v = cloudfront_case.vector
     base = v["url"].split("/tracks/")[0]
-    return v, CloudFrontSigner(base, v["key_pair_id"], v["private_key_pem"].encode())
+    return v, CloudFrontSigner(base, v["key_pair_id"], cloudfront_case.private_pem)
 
 
-def test_cloudfront_canned_vector(cloudfront):
+def test_cloudfront_canned_vector(cloudfront, cloudfront_case):
     v, signer = cloudfront
-    assert signer.sign_url(v["url"], v["expires"]) == v["canned_signed_url"]
+    expected = cloudfront_case.expected(v["url"])
+    assert signer.sign_url(v["url"], v["expires"]) == expected
     key = v["url"].split("/", 3)[3]
-    assert signer.sign(UrlRequest(key, 0, v["expires"], "u")) == v["canned_signed_url"]
+    assert signer.sign(UrlRequest(key, 0, v["expires"], "u")) == expected
 
 
-def test_cloudfront_custom_vector(cloudfront):
+def test_cloudfront_custom_vector(cloudfront, cloudfront_case):
     v, signer = cloudfront
     assert custom_policy(v["url"], v["expires"], v["custom_ip"]) == v["custom_policy_json"]
-    assert signer.sign_url(v["url"], v["expires"], v["custom_ip"]) == v["custom_signed_url"]
+    expected = cloudfront_case.expected(v["url"], v["custom_policy_json"])
+    assert signer.sign_url(v["url"], v["expires"], v["custom_ip"]) == expected
 
 
-def test_cloudfront_custom_policy_from_a_bound_request():
-    v = VECTORS["cloudfront"]
+def test_cloudfront_custom_policy_from_a_bound_request(cloudfront_case):
+    v = cloudfront_case.vector
     base = v["url"].split("/tracks/")[0]
-    signer = CloudFrontSigner(
-        base, v["key_pair_id"], v["private_key_pem"].encode(), ip_prefix_v4=24
-    )
+    signer = CloudFrontSigner(base, v["key_pair_id"], cloudfront_case.private_pem, ip_prefix_v4=24)
     key = v["url"].split("/", 3)[3]
     request = UrlRequest(key, 0, v["expires"], "u", client_ip="203.0.113.77", bind_ip=True)
-    assert signer.sign(request) == v["custom_signed_url"]
+    assert signer.sign(request) == cloudfront_case.expected(v["url"], v["custom_policy_json"])
 
 
-def test_cloudfront_signature_verifies_with_the_public_key(cloudfront):
+def test_cloudfront_signature_verifies_with_the_public_key(cloudfront, cloudfront_case):
     import base64
 
     from cryptography.hazmat.primitives import hashes, serialization
@@ -122,8 +159,8 @@ def test_cloudfront_signature_verifies_with_the_public_key(cloudfront):
     q = parse_qs(urlsplit(url).query)
     sig = base64.b64decode(q["Signature"][0].translate(str.maketrans("-_~", "+=/")))
     policy = canned_policy(v["url"] + "?x=1", 2000000000)
-    public = serialization.load_pem_private_key(v["private_key_pem"].encode(), None).public_key()
-    public.verify(sig, policy.encode(), padding.PKCS1v15(), hashes.SHA1())  # raises if wrong
+    private = serialization.load_pem_private_key(cloudfront_case.private_pem, None)
+    private.public_key().verify(sig, policy.encode(), padding.PKCS1v15(), hashes.SHA1())
     assert url.startswith(v["url"] + "?x=1&Expires=2000000000&")
 
 
