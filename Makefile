@@ -4,7 +4,10 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+# Two installs: `make run` needs the package only; `make test` adds the test extras
+# (pytest, Playwright, moto, emulators, ruff, ...) on top.
+RUN_STAMP  := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
 PYTEST_ARGS ?=
 
 # System packages the test-suite drives for real: nginx (secure_link comparison),
@@ -12,7 +15,7 @@ PYTEST_ARGS ?=
 APT_PACKAGES := nginx-light wrk postgresql chromium
 APT_PROBES   := /usr/sbin/nginx /usr/bin/wrk /usr/lib/postgresql /usr/bin/chromium
 
-.PHONY: run test lint deps venv clean bench help
+.PHONY: run test lint deps venv test-venv clean bench help
 
 help:
 	@echo "make run    set up and serve the stack on embedded defaults"
@@ -20,13 +23,19 @@ help:
 	@echo "make bench  run the benchmarks under bench/"
 	@echo "make clean  remove ./data and the virtualenv"
 
-$(STAMP): pyproject.toml
+$(RUN_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
-	touch $(STAMP)
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUN_STAMP)
 
-venv: $(STAMP)
+$(TEST_STAMP): $(RUN_STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(TEST_STAMP)
+
+venv: $(RUN_STAMP)
+
+test-venv: $(TEST_STAMP)
 
 deps:
 	@missing=0; for p in $(APT_PROBES); do test -e $$p || missing=1; done; \
@@ -37,17 +46,17 @@ deps:
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $(APT_PACKAGES) >/dev/null; \
 	fi
 
-lint: venv
+lint: test-venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: venv deps lint
+test: test-venv deps lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 run: venv
 	$(BIN)/python -m scripts.run_stack
 
-bench: venv deps
+bench: test-venv deps
 	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:

@@ -106,6 +106,7 @@ def start_worker(tmp: Path, port: int, signer: str) -> subprocess.Popen:
         DELIVERY_RATE_LIMIT_PER_S="0",  # measure the service, not the limiter's refusals
         DELIVERY_LOG_LEVEL="warning",
         DELIVERY_ACCESS_LOG="false",
+        DELIVERY_DEV_MODE="true",  # generated secrets, read back by plan() (opt-in)
     )
     log = open(tmp / "worker.log", "wb")  # noqa: SIM115 - lives as long as the worker
     proc = subprocess.Popen(

@@ -20,7 +20,9 @@ from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 
+from common.serving import BodyLimit
 from delivery import api, credentials, modules, player
 from delivery.auth import JwksError, JwksKeySet, JwtAuthenticator
 from delivery.catalog import Catalog
@@ -29,6 +31,7 @@ from delivery.db import Database, DatabaseError, open_database
 from delivery.errors import error_response, install_error_handlers
 from delivery.events import TRACK_PUBLISHED
 from delivery.metrics import DeliveryMetrics, MetricsMiddleware
+from delivery.pathguard import ControlCharacterGuard
 from delivery.ratelimit import TokenBucketLimiter
 from delivery.settings import DeliverySettings, SettingsError, load_settings
 from delivery.signing import build_signer
@@ -38,6 +41,7 @@ from origin.errors import StoreError
 from origin.store import ObjectStore, open_store
 
 log = logging.getLogger("delivery")
+DOCS_STATIC_URL = "/docs/static"
 
 
 def build_authenticator(
@@ -176,7 +180,13 @@ def create_app(
         authenticator.close()
         db.close()
 
-    app = FastAPI(
+    # /docs (Swagger UI) loads its script and styles from this service (the fastapi-offline
+    # package ships them), never from a public CDN. ReDoc is off: its bundle fetches a logo
+    # from the vendor's CDN at run time.
+    app = FastAPIOffline(
+        static_url=DOCS_STATIC_URL,
+        redoc_url=None,
+        swagger_ui_parameters={"validatorUrl": None},  # no badge fetched from swagger.io
         title="audiocdn delivery",
         version="1",
         description="Authenticates listeners, picks the bitrate their subscription allows "
@@ -205,6 +215,7 @@ def create_app(
             allow_methods=["GET", "PUT", "POST", "DELETE"],
             allow_headers=["Authorization", "Content-Type"],
         )
+    app.add_middleware(ControlCharacterGuard)  # `/v1/me%0A` is not `/v1/me` (delivery.pathguard)
     app.add_middleware(MetricsMiddleware, metrics=metrics, access_log=settings.access_log)
     _document_security(app)
     modules.install_modules(app)
@@ -217,4 +228,7 @@ def create_app(
             lambda event: catalog.forget(str(event.payload.get("track_id", ""))),
             name="delivery.catalog.forget",
         )
+    # Added last, so outermost: an oversized body is refused (413) before any parsing or
+    # authentication sees it, on every route (DELIVERY_MAX_BODY_BYTES).
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, part="delivery")
     return app

@@ -15,7 +15,9 @@ are one line on stderr and a non-zero exit: 2 for bad input or configuration.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
+import logging
 import os
 import re
 import sys
@@ -26,7 +28,7 @@ from delivery import modules
 from delivery.settings import DeliverySettings, SettingsError, load_settings
 from origin.logs import configure_logging
 
-_DURATION_RE = re.compile(r"^(\d+)([smhd]?)$")
+_DURATION_RE = re.compile(r"(\d+)([smhd]?)")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 MAX_TOKEN_TTL_S = 30 * 86400
 
@@ -37,7 +39,7 @@ class CliError(Exception):
 
 def parse_duration(text: str) -> int:
     """``90`` / ``90s`` / ``15m`` / ``1h`` / ``2d`` -> seconds."""
-    m = _DURATION_RE.match(text.strip().lower())
+    m = _DURATION_RE.fullmatch(text.strip().lower())
     if not m or int(m[1]) <= 0:
         raise CliError(f"invalid duration {text!r}: use e.g. 900, 15m, 1h or 2d")
     return int(m[1]) * _UNITS[m[2]]
@@ -47,12 +49,24 @@ def parse_duration(text: str) -> int:
 _LOG_LEVELS = get_args(DeliverySettings.model_fields["log_level"].annotation)
 
 
+def is_loopback(host: str) -> bool:
+    """``127.0.0.1``, ``::1``, ``localhost``: addresses only this machine can reach."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False  # another host name, or an unspecified address such as 0.0.0.0
+
+
 # -- commands -----------------------------------------------------------------------
 
 
 def cmd_serve(args: argparse.Namespace, settings: DeliverySettings) -> int:
     import uvicorn
 
+    from common.serving import ConnectionLimits, uvicorn_options
     from delivery import credentials
     from delivery.app import create_app
 
@@ -62,6 +76,18 @@ def cmd_serve(args: argparse.Namespace, settings: DeliverySettings) -> int:
     host = args.host or settings.host
     port = args.port or settings.port
     workers = args.workers or settings.workers
+    if settings.dev_mode and not settings.dev_mode_allow_remote and not is_loopback(host):
+        raise CliError(
+            f"DELIVERY_DEV_MODE is on and DELIVERY_HOST / --host {host!r} is not a loopback "
+            "address: dev mode lets anyone mint user tokens (POST /v1/dev/token); listen on "
+            "127.0.0.1, set DELIVERY_DEV_MODE=false, or set DELIVERY_DEV_MODE_ALLOW_REMOTE=true"
+        )
+    if settings.dev_mode and not is_loopback(host):
+        logging.getLogger("delivery").warning(
+            "DELIVERY_DEV_MODE_ALLOW_REMOTE: dev mode on %s: anyone who reaches it can mint "
+            "demo-user tokens",
+            host,
+        )
     common = {
         "host": host,
         "port": port,
@@ -72,6 +98,9 @@ def cmd_serve(args: argparse.Namespace, settings: DeliverySettings) -> int:
         # uvicorn's plain-text ones would duplicate them.
         "access_log": False,
         "log_config": None,
+        # Header size and time, idle and connection bounds (common.serving); bodies are
+        # bounded by the app's outermost middleware (DELIVERY_MAX_BODY_BYTES).
+        **uvicorn_options(ConnectionLimits.from_settings("delivery", settings)),
     }
     if workers == 1:
         # Build the app here so a bad setting fails before the socket is bound.

@@ -96,8 +96,14 @@ def stream_signing_key(settings: DeliverySettings) -> SigningKey:
     try:
         pem = path.read_bytes()
     except OSError as exc:
+        hint = (
+            ""
+            if settings.dev_mode
+            else " (set DELIVERY_SIGNING_KEY_FILE to an Ed25519 private key PEM, or "
+            "DELIVERY_SIGNING_HS256_SECRET; DELIVERY_DEV_MODE=true generates a dev key)"
+        )
         raise SettingsError(
-            f"DELIVERY_SIGNING_KEY_FILE: cannot read {str(path)!r}: {exc.strerror}"
+            f"DELIVERY_SIGNING_KEY_FILE: cannot read {str(path)!r}: {exc.strerror}{hint}"
         ) from None
     try:
         return eddsa_signing_key(pem, settings.signing_kid)

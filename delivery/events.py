@@ -43,7 +43,7 @@ TRACK_PUBLISHED = "track.published"
 PLAYLIST_CHANGED = "playlist.changed"
 PLAY_RECORDED = "play.recorded"
 
-_TOPIC_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+_TOPIC_RE = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
 
 
 def _now() -> str:
@@ -80,7 +80,7 @@ class EventBus(Protocol):
 
 
 def validate_topic(topic: str) -> str:
-    if not isinstance(topic, str) or not _TOPIC_RE.match(topic):
+    if not isinstance(topic, str) or not _TOPIC_RE.fullmatch(topic):
         raise ValueError(
             f"invalid event topic {str(topic)[:60]!r}: expected e.g. 'track.published'"
         )

@@ -9,6 +9,8 @@ One registry per app, so several apps in one process (tests) never collide.
 * ``delivery_url_signatures_total{signer}`` — every URL signed.
 * ``delivery_stream_answers_total{tier,bitrate,capped}`` — what was served.
 * ``delivery_rate_limited_total`` and ``delivery_catalog_store_reads_total``.
+* ``delivery_connections_open``, ``delivery_connections_rejected_total`` and
+  ``delivery_connections_closed_by_limit_total{reason}`` (:mod:`common.serving`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import generate_latest
 
+from common.connections import ConnectionCollector
 from origin.logs import REQUEST_ID_HEADER_BYTES, request_id_from_scope, request_id_var
 
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -54,6 +57,8 @@ class DeliveryMetrics:
         self.catalog_reads = Counter(
             "delivery_catalog_store_reads", "Catalog reads that reached the store", registry=r
         )
+        # delivery_connections_open / _rejected_total / _closed_by_limit_total (common.serving)
+        r.register(ConnectionCollector("delivery"))
         # Resolving a labelled child costs a dict build and lock; the hot path reuses them.
         self._children: dict[tuple, Any] = {}
 

@@ -7,10 +7,15 @@ a failure at the first request.
 Every setting, its default and what it is for:
 
 Service
-    ``DELIVERY_DEV_MODE`` (``true``)        Generate missing dev secrets/keys under
-                                            ``DELIVERY_DATA_DIR`` at first run (mode 0600).
-                                            Set ``false`` in production: then every secret
-                                            must be configured and nothing is generated.
+    ``DELIVERY_DEV_MODE`` (``false``)       Opt-in (``make run`` turns it on): generate
+                                            missing dev secrets/keys under
+                                            ``DELIVERY_DATA_DIR`` at first run (mode 0600) and
+                                            let anyone mint demo-user tokens at
+                                            ``POST /v1/dev/token``. Off: every secret must be
+                                            configured and nothing is generated.
+    ``DELIVERY_DEV_MODE_ALLOW_REMOTE`` (``false``)  ``delivery serve`` refuses to listen on a
+                                            non-loopback address in dev mode unless this is
+                                            ``true``.
     ``DELIVERY_DATA_DIR`` (``./data``)      Where dev secrets (``secrets/``) and keys
                                             (``keys/``) are generated.
     ``DELIVERY_HOST`` / ``DELIVERY_PORT``   Listen address (``127.0.0.1:8000``).
@@ -22,6 +27,17 @@ Service
     ``DELIVERY_CORS_ORIGINS`` (empty)       Comma-separated origins allowed by CORS.
     ``DELIVERY_LOG_LEVEL`` (``info``)       ``DELIVERY_ACCESS_LOG`` (``true``): uvicorn's
                                             per-request log line.
+    ``DELIVERY_MAX_HEADER_BYTES`` (``16384``)  Largest request head (request line and headers);
+                                            larger: 431 and the connection closed.
+    ``DELIVERY_HEADER_TIMEOUT_S`` (``10``)  Time to receive a request's headers, from the
+                                            connection's opening or a keep-alive request's
+                                            first byte; then 408 and closed.
+    ``DELIVERY_IDLE_TIMEOUT_S`` (``5``)     A connection idle this long (no byte since it
+                                            opened, or between keep-alive requests) is closed.
+    ``DELIVERY_MAX_CONNECTIONS`` (``1024``) Open connections per worker; the next one gets
+                                            503 and is closed (see :mod:`common.serving`).
+    ``DELIVERY_MAX_BODY_BYTES`` (``1048576``)  Largest request body, checked before parsing
+                                            and authentication (413 ``body_too_large``).
 
 User authentication (JWT bearer tokens)
     ``DELIVERY_JWT_HS256_SECRETS``          Comma-separated HS256 secrets (>= 32 bytes each).
@@ -92,6 +108,13 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings import SettingsError as PydanticSettingsError
 
+from common.limits import (
+    DEFAULT_HEADER_TIMEOUT_S,
+    DEFAULT_IDLE_TIMEOUT_S,
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_HEADER_BYTES,
+)
 from edge.token import check_hs256_secrets
 from origin.keys import BITRATES
 from origin.setting_values import CommaList, setting_error_lines, split_commas
@@ -115,7 +138,8 @@ class DeliverySettings(BaseSettings):
         env_prefix="DELIVERY_", extra="ignore", validate_default=True, frozen=True
     )
 
-    dev_mode: bool = True
+    dev_mode: bool = False
+    dev_mode_allow_remote: bool = False
     data_dir: Path = Path("data")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
@@ -126,6 +150,11 @@ class DeliverySettings(BaseSettings):
     cors_origins: CommaList = []
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     access_log: bool = True
+    max_header_bytes: int = Field(DEFAULT_MAX_HEADER_BYTES, ge=1024, le=1 << 20)
+    header_timeout_s: float = Field(DEFAULT_HEADER_TIMEOUT_S, gt=0, le=3600)
+    idle_timeout_s: float = Field(DEFAULT_IDLE_TIMEOUT_S, gt=0, le=3600)
+    max_connections: int = Field(DEFAULT_MAX_CONNECTIONS, ge=1, le=1_000_000)
+    max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, ge=1024, le=1 << 30)
 
     jwt_hs256_secrets: CommaList = []
     jwt_hs256_secret_file: Path | None = None
@@ -352,5 +381,12 @@ def load_settings(**overrides: object) -> DeliverySettings:
         name = f"DELIVERY_{m[1].upper()}" if m else "DELIVERY settings"
         raise SettingsError(f"invalid delivery settings:\n  {name}: not valid JSON") from None
     except ValidationError as exc:
-        lines = setting_error_lines(exc, "DELIVERY")
+        lines = [_plain(line) for line in setting_error_lines(exc, "DELIVERY")]
+        if len(lines) == 1:  # the usual case: one line naming what to configure
+            raise SettingsError(f"invalid delivery settings: {lines[0]}") from None
         raise SettingsError("invalid delivery settings:\n  " + "\n  ".join(lines)) from None
+
+
+def _plain(line: str) -> str:
+    # A check across several settings names its variables itself: drop pydantic's prefixes.
+    return line.removeprefix("DELIVERY settings: ").replace("Value error, ", "", 1)

@@ -22,7 +22,7 @@ from origin.manifest import utc_now
 
 USER_ID_MAX = 128
 # Printable ASCII without spaces or quotes: safe in URLs, logs and signed claims.
-_USER_ID_RE = re.compile(r"^[A-Za-z0-9._@:+=-]{1,128}$")
+_USER_ID_RE = re.compile(r"[A-Za-z0-9._@:+=-]{1,128}")
 MISSING = object()
 
 
@@ -35,7 +35,7 @@ class InvalidUserId(ValueError):
 
 
 def validate_user_id(user_id: str) -> str:
-    if not isinstance(user_id, str) or not _USER_ID_RE.match(user_id):
+    if not isinstance(user_id, str) or not _USER_ID_RE.fullmatch(user_id):
         raise InvalidUserId(
             f"invalid user id {str(user_id)[:40]!r}: use 1-{USER_ID_MAX} characters "
             "A-Z a-z 0-9 . _ @ : + = -"

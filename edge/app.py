@@ -126,6 +126,7 @@ class EdgeApp:
             leeway_s=settings.token_leeway_s,
             cache_size=settings.token_cache_size,
             cache_ttl_s=settings.token_cache_ttl_s,
+            max_lifetime_s=settings.token_max_lifetime_s,
         )
         own_pull = settings.resolve_pull_token()
         self.pull_tokens = [

@@ -37,6 +37,7 @@ def install_log_filters() -> None:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from common.serving import GET_ONLY_MAX_BODY_BYTES, ConnectionLimits, uvicorn_options
     from edge.settings import load_settings
 
     # Command-line overrides go through the environment so every worker process sees them.
@@ -50,6 +51,9 @@ def _serve(args: argparse.Namespace) -> int:
     settings.resolve_pull_token()
     configure_logging("edge", settings.log_level)
     trusted = settings.forwarded_allow_ips.strip()
+    # Header size and time, idle and connection bounds (common.serving); the protocol
+    # pickles into every worker.
+    bounds = ConnectionLimits.from_settings("edge", settings, GET_ONLY_MAX_BODY_BYTES)
     uvicorn.run(
         "edge.app:create_app_from_env",
         factory=True,
@@ -57,7 +61,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=settings.port,
         workers=settings.workers,
         loop="uvloop",
-        http="httptools",
+        **uvicorn_options(bounds),  # httptools, bounded
         lifespan="on",
         access_log=False,  # the edge writes its own JSON access log
         server_header=False,

@@ -21,6 +21,8 @@ from prometheus_client.core import (
     Metric,
 )
 
+from common.connections import ConnectionCollector
+
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -142,4 +144,6 @@ class EdgeCollector:
 def render(collector: EdgeCollector) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
+    # edge_connections_open / _rejected_total / _closed_by_limit_total (common.serving)
+    registry.register(ConnectionCollector("edge"))
     return generate_latest(registry)

@@ -13,8 +13,18 @@ Serving
                                              Empty: the socket peer address is used.
     ``EDGE_ACCESS_LOG`` (``-``)              JSON lines: ``-`` stdout, a file path, or ``off``.
     ``EDGE_LOG_LEVEL`` (``info``)
-    ``EDGE_DEV_MODE`` (``true``)             Generate the dev signing keypair and pull token at
-                                             their default paths when missing (mode 0600).
+    ``EDGE_DEV_MODE`` (``false``)            Opt-in (``make run`` turns it on): generate the dev
+                                             signing keypair and pull token at their default
+                                             paths when missing (mode 0600).
+    ``EDGE_MAX_HEADER_BYTES`` (``16KiB``)    Largest request head (request line and headers);
+                                             larger: 431 and the connection closed.
+    ``EDGE_HEADER_TIMEOUT_S`` (``10``)       Time to receive a request's headers, from the
+                                             connection's opening or a keep-alive request's
+                                             first byte; then 408 and closed.
+    ``EDGE_IDLE_TIMEOUT_S`` (``5``)          A connection idle this long (no byte since it
+                                             opened, or between keep-alive requests) is closed.
+    ``EDGE_MAX_CONNECTIONS`` (``1024``)      Open connections per worker; the next one gets
+                                             503 and is closed (see :mod:`common.serving`).
 
 Upstream
     ``EDGE_UPSTREAM`` (``http://127.0.0.1:8090``)  Comma-separated http(s) origins or parent
@@ -38,7 +48,11 @@ Stream tokens
     ``EDGE_TOKEN_PUBLIC_KEYS`` (``./data/keys/stream-signing.pub.pem``)  Comma-separated Ed25519
                                              public key PEM files (several kids at once).
     ``EDGE_TOKEN_HS256_SECRETS`` (empty)     Comma-separated HS256 secrets (>= 32 bytes).
-    ``EDGE_TOKEN_LEEWAY_S`` (``0``)          Clock skew allowed on ``exp``.
+    ``EDGE_TOKEN_LEEWAY_S`` (``0``)          Clock skew allowed on ``exp`` (and on ``iat``, which
+                                             may be at least 5 s ahead of this clock anyway).
+    ``EDGE_TOKEN_MAX_LIFETIME_S`` (``86400``)  Longest ``exp - iat`` accepted; longer-lived tokens
+                                             are refused (``token_lifetime_too_long``). Keep it
+                                             >= delivery's ``DELIVERY_URL_TTL_MAX_S``.
     ``EDGE_TOKEN_CACHE_SIZE`` (``16384``) / ``EDGE_TOKEN_CACHE_TTL_S`` (``30``)  Verified
                                              tokens remembered per worker, each for at most
                                              the TTL and never past ``exp`` (0: off).
@@ -64,9 +78,16 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from common.limits import (
+    DEFAULT_HEADER_TIMEOUT_S,
+    DEFAULT_IDLE_TIMEOUT_S,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_HEADER_BYTES,
+)
 from edge.errors import EdgeConfigError
 from edge.token import (
     DEFAULT_KEYS_DIR,
+    DEFAULT_MAX_LIFETIME_S,
     KeyConfigError,
     VerificationKey,
     check_hs256_secrets,
@@ -79,7 +100,7 @@ from origin.setting_values import CommaList, setting_error_lines, split_commas
 
 DEFAULT_PUBLIC_KEY = DEFAULT_KEYS_DIR / "stream-signing.pub.pem"
 STORE_SCHEMES = ("file", "s3", "gs", "gcs")
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
+_SIZE_RE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 
@@ -89,7 +110,7 @@ def parse_size(value: object) -> int:
         raise ValueError("a size must be a number of bytes")
     if isinstance(value, int):
         return value
-    m = _SIZE_RE.match(str(value))
+    m = _SIZE_RE.fullmatch(str(value))
     if not m:
         raise ValueError(f"{value!r} is not a size (bytes, or e.g. 512MiB / 2GiB)")
     return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
@@ -108,7 +129,11 @@ class EdgeSettings(BaseSettings):
     forwarded_allow_ips: str = ""
     access_log: str = "-"
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
-    dev_mode: bool = True
+    dev_mode: bool = False
+    max_header_bytes: int = Field(DEFAULT_MAX_HEADER_BYTES, ge=1024, le=1 << 20)
+    header_timeout_s: float = Field(DEFAULT_HEADER_TIMEOUT_S, gt=0, le=3600)
+    idle_timeout_s: float = Field(DEFAULT_IDLE_TIMEOUT_S, gt=0, le=3600)
+    max_connections: int = Field(DEFAULT_MAX_CONNECTIONS, ge=1, le=1_000_000)
 
     upstream: CommaList = ["http://127.0.0.1:8090"]
     pull_token: SecretStr | None = None
@@ -125,6 +150,7 @@ class EdgeSettings(BaseSettings):
     token_public_keys: CommaList = [str(DEFAULT_PUBLIC_KEY)]
     token_hs256_secrets: CommaList = []
     token_leeway_s: int = Field(0, ge=0, le=300)
+    token_max_lifetime_s: int = Field(DEFAULT_MAX_LIFETIME_S, ge=60, le=30 * 86400)
     token_cache_size: int = Field(16384, ge=0)
     token_cache_ttl_s: float = Field(30.0, ge=0)
 
@@ -155,6 +181,7 @@ class EdgeSettings(BaseSettings):
         "cache_disk_max_bytes",
         "cache_memory_max_bytes",
         "cache_memory_max_object_bytes",
+        "max_header_bytes",
         mode="before",
     )
     @classmethod
@@ -224,7 +251,7 @@ class EdgeSettings(BaseSettings):
             return None
         raise EdgeConfigError(
             f"EDGE_PULL_TOKEN_FILE: {str(path)!r} does not exist "
-            "(set EDGE_PULL_TOKEN or create the file)"
+            "(set EDGE_PULL_TOKEN or create the file; EDGE_DEV_MODE=true generates one)"
         )
 
     def resolve_accepted_pull_tokens(self, own: str | None) -> list[str]:
@@ -241,7 +268,14 @@ class EdgeSettings(BaseSettings):
             try:
                 keys.append(eddsa_verification_key(path.read_bytes()))
             except FileNotFoundError:
-                raise EdgeConfigError(f"EDGE_TOKEN_PUBLIC_KEYS: {name!r} does not exist") from None
+                hint = (
+                    " (EDGE_DEV_MODE=true generates a dev key pair)"
+                    if path == DEFAULT_PUBLIC_KEY
+                    else ""
+                )
+                raise EdgeConfigError(
+                    f"EDGE_TOKEN_PUBLIC_KEYS: {name!r} does not exist{hint}"
+                ) from None
             except (KeyConfigError, ValueError) as exc:
                 raise EdgeConfigError(f"EDGE_TOKEN_PUBLIC_KEYS: {name!r}: {exc}") from None
         for secret in self.token_hs256_secrets:

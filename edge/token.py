@@ -16,6 +16,11 @@ drift. Security choices, each deliberate:
   an HS256 token "signed" with an EdDSA public key can never verify.
 * Failures carry distinct codes (:class:`TokenError.code`) so operators can
   tell an expired link from a forged one; all of them are 403 at the edge.
+* Even a correctly signed token is bounded in time: ``iat`` may not lie in the
+  future (beyond the leeway, at least :data:`MIN_IAT_SKEW_S`), and ``exp - iat``
+  may not exceed the longest lifetime delivery issues (``max_lifetime_s``), so a
+  leaked signing key or a signer bug cannot mint links that last for years.
+  ``exp``/``iat`` must be plain JSON integers (no floats, booleans, ``Infinity``).
 """
 
 from __future__ import annotations
@@ -36,6 +41,11 @@ from origin.secrets import write_secret_file
 ALLOWED_ALGORITHMS: tuple[str, ...] = ("EdDSA", "HS256")
 MIN_HS256_SECRET_BYTES = 32
 DEFAULT_KEYS_DIR = Path("data") / "keys"
+# The longest stream-token lifetime accepted by default: DELIVERY_URL_TTL_MAX_S's ceiling.
+DEFAULT_MAX_LIFETIME_S = 24 * 3600
+# ``iat`` may be this far ahead of the edge's clock even with no leeway configured: delivery
+# and edge clocks differ by milliseconds under NTP, and a fresh URL is fetched at once.
+MIN_IAT_SKEW_S = 5
 
 
 class TokenError(Exception):
@@ -62,6 +72,14 @@ class TokenBadSignature(TokenError):
 
 class TokenExpired(TokenError):
     code = "token_expired"
+
+
+class TokenNotYetValid(TokenError):
+    code = "token_not_yet_valid"
+
+
+class TokenLifetimeTooLong(TokenError):
+    code = "token_lifetime_too_long"
 
 
 class TokenPathMismatch(TokenError):
@@ -233,6 +251,7 @@ class TokenVerifier:
         leeway_s: int = 0,
         cache_size: int = 65536,
         cache_ttl_s: float = 30.0,
+        max_lifetime_s: int = DEFAULT_MAX_LIFETIME_S,
     ) -> None:
         self._keys: dict[str, VerificationKey] = {}
         for k in keys:
@@ -242,6 +261,8 @@ class TokenVerifier:
         if not self._keys:
             raise KeyConfigError("no verification keys configured")
         self._leeway = leeway_s
+        self._iat_skew = max(leeway_s, MIN_IAT_SKEW_S)
+        self._max_lifetime = max_lifetime_s
         self._memo: dict[str, tuple[StreamClaims, float]] = {}
         self._memo_max = cache_size
         self._memo_ttl = cache_ttl_s
@@ -305,6 +326,9 @@ class TokenVerifier:
             raise TokenBadSignature("token signature does not verify") from None
         except jwt.InvalidTokenError as exc:
             raise TokenMalformed(f"token rejected: {exc}") from None
+        except (OverflowError, ValueError, TypeError):
+            # e.g. "exp": Infinity (Python's json accepts it; int() of it overflows in PyJWT).
+            raise TokenMalformed("token exp/iat/nbf must be integers") from None
         path, sub, ip = payload.get("path"), payload.get("sub"), payload.get("ip")
         exp, iat = payload.get("exp"), payload.get("iat")
         if (
@@ -313,8 +337,15 @@ class TokenVerifier:
             or (ip is not None and not isinstance(ip, str))
         ):
             raise TokenMalformed("token claims have the wrong types")
-        if not isinstance(exp, int) or not isinstance(iat, int):
+        # type() rather than isinstance(): a JSON true is a Python bool, a subclass of int.
+        if type(exp) is not int or type(iat) is not int:
             raise TokenMalformed("token exp/iat must be integers")
         if exp + self._leeway <= now:
             raise TokenExpired("token expired: ask the delivery service for a fresh URL")
+        if iat > now + self._iat_skew:
+            raise TokenNotYetValid("token issued in the future: check the signer's clock")
+        if exp - iat > self._max_lifetime:
+            raise TokenLifetimeTooLong(
+                f"token lifetime exceeds {self._max_lifetime} s (EDGE_TOKEN_MAX_LIFETIME_S)"
+            )
         return StreamClaims(path=path, sub=sub, exp=exp, iat=iat, ip=ip, kid=key.kid)

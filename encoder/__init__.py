@@ -10,6 +10,7 @@ The CLI (``encoder ingest|batch|verify|ls``) lives in :mod:`encoder.cli`.
 """
 
 from encoder.errors import (
+    ConflictError,
     EncoderError,
     InputError,
     PublishError,
@@ -20,6 +21,7 @@ from encoder.errors import (
 from encoder.pipeline import IngestResult, ingest
 
 __all__ = [
+    "ConflictError",
     "EncoderError",
     "IngestResult",
     "InputError",

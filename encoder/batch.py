@@ -1,12 +1,20 @@
 """Ingest a catalogue: a folder or a CSV, N parallel jobs, an optional shard of the whole.
 
 Track ids come from the CSV (``source,track_id[,tags...]``) or, for a folder,
-from a stable slug of each file's path relative to the folder (``Albums/Blue
-Train/01 Blue Train.flac`` -> ``albums-blue-train-01-blue-train``). Stable
-means a re-run, or another machine, derives the same ids, so published
-versions are skipped (``already_published``) and ``--shard I/N`` partitions
-the same catalogue the same way everywhere: item goes to shard
-``sha256(track_id) mod N``.
+from a stable slug of each audio file's path relative to the folder (``Albums/Blue
+Train/01 Blue Train.flac`` -> ``albums-blue-train-01-blue-train``); a file
+directly in the folder takes the folder's own name as its parent (``encoder
+batch "Blue Train"`` -> ``blue-train-01-blue-train``), so two albums each holding
+``01 Intro.flac`` never derive the same id. Stable means a re-run, or another
+machine, derives the same ids, so published versions are skipped
+(``already_published``) and ``--shard I/N`` partitions the same catalogue the
+same way everywhere: item goes to shard ``sha256(track_id) mod N``.
+
+Only audio files take part (by extension, :data:`AUDIO_SUFFIXES`): cover art,
+lyrics, cue sheets, logs and any other file are listed as skipped and never
+derive an id, so ``song.ogg`` beside ``song.lrc`` is just ``song``. A track id
+that already plays another source is not moved unless ``replace`` (see
+:func:`encoder.pipeline.ingest`).
 
 A bad file never stops the batch: it is reported in the summary and the exit
 status says that something failed.
@@ -31,12 +39,15 @@ from origin.errors import InvalidKey
 from origin.keys import validate_track_id
 from origin.store import ObjectStore
 
-# Files that sit beside music and are not meant to be ingested: listed as skipped.
-SIDECAR_SUFFIXES = frozenset(
+# The file names a folder batch ingests (containers that carry audio). Anything else
+# (.lrc .txt .jpg .cue .nfo .log ...) sits beside the music and is listed as skipped;
+# a file with another name can still be ingested through a CSV or `encoder ingest`.
+AUDIO_SUFFIXES = frozenset(
     {
-        ".txt", ".md", ".nfo", ".log", ".cue", ".m3u", ".m3u8", ".pls", ".csv", ".json",
-        ".pdf", ".db", ".ini", ".sfv", ".md5", ".ffp", ".accurip",
-        ".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp",
+        ".flac", ".wav", ".wave", ".w64", ".rf64", ".aif", ".aiff", ".aifc", ".caf", ".au",
+        ".mp3", ".mp2", ".m4a", ".m4b", ".mp4", ".aac", ".ac3", ".eac3", ".dts",
+        ".ogg", ".oga", ".opus", ".spx", ".mka", ".mkv", ".webm", ".mov",
+        ".wma", ".asf", ".wv", ".ape", ".tta", ".tak", ".mpc", ".amr", ".dsf", ".dff",
     }
 )  # fmt: skip
 CSV_POSITIONAL_TAGS = ("title", "artist", "album", "date", "genre")
@@ -108,6 +119,20 @@ def _mark_collisions(items: list[BatchItem]) -> list[BatchItem]:
     return out
 
 
+def derive_track_id(root: Path, relative_path: str) -> str:
+    """The default track id of ``root/relative_path``: its parent folder(s) and name.
+
+    A file directly in ``root`` takes ``root``'s own name as its parent folder, so
+    ``Album One/01 Intro.flac`` derives ``album-one-01-intro`` whether the batch
+    runs on ``Album One`` or on the folder holding it.
+    """
+    if "/" not in relative_path:
+        parent = root.resolve().name
+        if parent:
+            return slugify(f"{parent}/{relative_path}")
+    return slugify(relative_path)
+
+
 def plan_directory(root: Path) -> list[BatchItem]:
     items = []
     for path in sorted(root.rglob("*")):
@@ -116,11 +141,12 @@ def plan_directory(root: Path) -> list[BatchItem]:
             continue  # hidden files and folders (.DS_Store, .git, partial uploads)
         if not path.is_file():
             continue
-        track_id = slugify(rel)
-        if path.suffix.lower() in SIDECAR_SUFFIXES:
-            items.append(BatchItem(path, track_id, rel, skipped="not an audio file name"))
+        suffix = path.suffix.lower()
+        if suffix not in AUDIO_SUFFIXES:
+            why = f"not an audio file ({suffix or 'no extension'}): ignored"
+            items.append(BatchItem(path, "-", rel, skipped=why))
         else:
-            items.append(BatchItem(path, track_id, rel))
+            items.append(BatchItem(path, derive_track_id(root, rel), rel))
     return _mark_collisions(items)
 
 
@@ -181,6 +207,7 @@ def run_batch(
     *,
     profile: str = "quality",
     force: bool = False,
+    replace: bool = False,
     jobs: int = 1,
     on_done: Callable[[BatchOutcome], None] | None = None,
 ) -> list[BatchOutcome]:
@@ -207,6 +234,7 @@ def run_batch(
                 tags=item.tags,
                 profile=profile,
                 force=force,
+                replace=replace,
                 settings=settings,
                 on_progress=cancelled,
             )

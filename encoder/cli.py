@@ -100,6 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--year", help="date tag (overrides the source's)")
     ing.add_argument("--profile", choices=["quality", "abr"], help="rate control (default quality)")
     ing.add_argument("--force", action="store_true", help="re-encode even if already published")
+    ing.add_argument(
+        "--replace",
+        action="store_true",
+        help="let an existing track id move to a different source (a new master)",
+    )
     ing.add_argument("--notify", metavar="URL", help="delivery URL to tell about the publication")
     ing.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
@@ -110,6 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
     bat.add_argument("--shard", metavar="I/N", help="only items of shard I of N (0 <= I < N)")
     bat.add_argument("--profile", choices=["quality", "abr"])
     bat.add_argument("--force", action="store_true")
+    bat.add_argument(
+        "--replace",
+        action="store_true",
+        help="let existing track ids move to different sources (new masters)",
+    )
     bat.add_argument("--json", action="store_true", help="print the summary as JSON")
 
     ver = sub.add_parser("verify", help="check stored renditions against their manifests")
@@ -157,6 +167,7 @@ def _cmd_ingest(args, settings) -> int:
             tags={k: v for k, v in tags.items() if v is not None},
             profile=args.profile or settings.profile,
             force=args.force,
+            replace=args.replace,
             settings=settings,
             on_progress=progress,
             notify_url=args.notify,
@@ -167,7 +178,10 @@ def _cmd_ingest(args, settings) -> int:
         _warn(warning)
     if not args.quiet:
         word = "published" if result.status == "published" else "already published"
-        print(f"{PROG}: {word} {result.track_id} {result.version}", file=sys.stderr)
+        print(
+            f"{PROG}: {word} {result.track_id} {result.version} in {result.store}",
+            file=sys.stderr,
+        )
     print(json.dumps(result.summary()), flush=True)
     return 0
 
@@ -205,6 +219,7 @@ def _cmd_batch(args, settings) -> int:
         settings,
         profile=args.profile or settings.profile,
         force=args.force,
+        replace=args.replace,
         jobs=args.jobs or settings.batch_jobs,
         on_done=on_done,
     )
@@ -225,11 +240,13 @@ def _cmd_batch(args, settings) -> int:
                         for o in outcomes
                     ],
                     "counts": counts(outcomes),
+                    "store": store.url,
                 }
             )
         )
     else:
         print(summary_table(outcomes))
+        print(f"store: {store.url}")
     return 1 if counts(outcomes)["failed"] else 0
 
 
@@ -305,12 +322,47 @@ def _terminate(signum, frame) -> NoReturn:
     raise SystemExit(128 + signum)
 
 
+def _option_strings(parser: argparse.ArgumentParser) -> set[str]:
+    names: set[str] = set()
+    for action in parser._actions:
+        names.update(action.option_strings)
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                names |= _option_strings(sub)
+    return names
+
+
+def _dash_name_hint(parser: argparse.ArgumentParser, argv: Sequence[str], message: str) -> str:
+    """argparse takes a file named ``-song.flac`` for an option: say how to name it."""
+    triggers = ("arguments are required", "unrecognized arguments", "ignored explicit argument")
+    if not any(trigger in message for trigger in triggers):
+        return message
+    known = _option_strings(parser)
+    for arg in argv:
+        if arg == "--":
+            break
+        # "--xyz" is a mistyped option far more often than a file name
+        if arg.startswith("-") and not arg.startswith("--") and arg not in known:
+            example = "batch [options]" if argv[:1] == ["batch"] else "ingest --track-id ID"
+            return (
+                f"{message} ({arg!r} was read as an option: write a file name that begins "
+                f"with '-' as ./{arg}, or last, after the options and --, e.g. "
+                f"'{PROG} {example} -- {arg}')"
+            )
+    return message
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from encoder.settings import load_settings
 
     signal.signal(signal.SIGTERM, _terminate)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
     try:
-        args = build_parser().parse_args(argv)
+        try:
+            args = parser.parse_args(argv)
+        except UsageError as exc:
+            raise UsageError(_dash_name_hint(parser, argv, str(exc))) from None
         settings = load_settings()
         return COMMANDS[args.command](args, settings)
     except EncoderError as exc:

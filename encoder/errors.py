@@ -9,7 +9,8 @@ one line (the CLI prints ``encoder: error: <message>``)::
     │                       no audio stream, truncated or corrupt, too long
     ├── TranscodeError      ffmpeg failed on an input it had accepted, or could not be run
     ├── VerificationError   an encoded rendition (or a stored one) is not what it should be
-    └── PublishError        the store refused or failed a write; nothing new became visible
+    ├── PublishError        the store refused or failed a write; nothing new became visible
+    └── ConflictError       the track already plays another source (``--replace`` moves it)
 
 Lower-level errors (origin's StoreError, OSError, mutagen's) are mapped at the
 edge where they happen with ``raise Mapped(msg) from exc``.
@@ -44,6 +45,10 @@ class VerificationError(EncoderError):
 
 class PublishError(EncoderError):
     """Writing to the object store failed; the new version stays invisible."""
+
+
+class ConflictError(EncoderError):
+    """The track id already plays a different source; moving it needs ``replace=True``."""
 
 
 def one_line(message: object, limit: int = 400) -> str:

@@ -14,7 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from encoder.errors import InputError, PublishError, UsageError, VerificationError
+from encoder.errors import (
+    ConflictError,
+    InputError,
+    PublishError,
+    UsageError,
+    VerificationError,
+)
 from encoder.loudness import loudness_summary, replaygain
 from encoder.notify import notify_published
 from encoder.probe import SourceProbe, check_decoded_duration, probe
@@ -42,6 +48,7 @@ class IngestResult:
     manifest: Manifest
     warnings: tuple[str, ...] = ()
     latest_updated: bool = True
+    store: str = ""  # the store's resolved URL (file:///absolute/path for a local one)
 
     def summary(self) -> dict[str, Any]:
         """The JSON object ``encoder ingest`` prints (a stable contract for scripts)."""
@@ -63,6 +70,7 @@ class IngestResult:
             "loudness": m.loudness.model_dump(mode="json"),
             "duration_s": m.source.duration_s,
             "warnings": list(self.warnings),
+            "store": self.store,
         }
 
 
@@ -84,6 +92,34 @@ def _overrides(tags: Mapping[str, object] | None) -> dict[str, str]:
     if unknown:
         raise UsageError(f"unknown tag {unknown[0]!r}: use one of {', '.join(TAG_NAMES)}")
     return clean_tags(tags)
+
+
+def _guard_latest(
+    store: ObjectStore, track_id: str, version: str, source_sha: str, source: str, replace: bool
+) -> None:
+    """Refuse to point an existing track at a different source unless ``replace``.
+
+    Another version of the SAME source (another profile) may take over; a new
+    master, or another file that happens to derive the same track id (two
+    albums each holding ``01 Intro.flac``), must be asked for explicitly.
+    """
+    from encoder.publish import read_latest, read_manifest
+
+    if replace:
+        return
+    latest = read_latest(store, track_id)
+    if latest is None or latest.version == version:
+        return
+    current = read_manifest(store, track_id, latest.version)
+    if current is None or current.source.sha256 == source_sha:
+        return  # a dangling pointer is repaired; the same master may change profile
+    raise ConflictError(
+        f"track {track_id!r} already plays version {latest.version} of another source "
+        f"(sha256 {current.source.sha256[:12]}, {current.source.duration_s:g}s "
+        f"{current.source.codec}); refusing to replace it with {source!r} "
+        f"(sha256 {source_sha[:12]}): pass --replace to make that the track's new version, "
+        "or choose another track id"
+    )
 
 
 def _pointed(store: ObjectStore, track_id: str, version: str) -> bool:
@@ -118,6 +154,7 @@ def ingest(
     profile: str = "quality",
     force: bool = False,
     *,
+    replace: bool = False,
     settings: EncoderSettings | None = None,
     on_progress: ProgressCallback | None = None,
     notify_url: str | None = None,
@@ -129,9 +166,15 @@ def ingest(
     already published with this profile. ``force`` re-encodes anyway and
     re-uploads the renditions, which repairs a damaged version; it refuses
     when the new bytes would differ from the published ones (other tags, another
-    ffmpeg build), because objects under a version never change. Raises
+    ffmpeg build), because objects under a version never change. When the
+    track already plays a different source, :class:`~encoder.errors.ConflictError`
+    is raised before anything is written unless ``replace`` is true. Raises
     :class:`~encoder.errors.EncoderError` subclasses; nothing becomes visible in
     the store unless the whole version is published.
+
+    The source is resolved to one absolute path first: hashing, mutagen and
+    every ffmpeg run (``file:/abs/path``) open that same file, whatever its
+    name looks like (``concat:x.flac``, ``http:x``, ``-x.flac``).
     """
     from encoder.publish import publish, read_manifest
 
@@ -151,10 +194,12 @@ def ingest(
         raise InputError(f"not a regular file: {str(path)!r}")
     if path.stat().st_size == 0:
         raise InputError("empty file (0 bytes)")
+    path = path.resolve()
 
     progress("hash", None)
     source_sha = sha256_file(path)
     version = version_for(source_sha, chosen)
+    _guard_latest(store, track_id, version, source_sha, str(source), replace)
     existing = read_manifest(store, track_id, version)
     if existing is not None and not force:
         return _already_published(store, existing, overrides, settings, notify_url)
@@ -182,6 +227,8 @@ def ingest(
         if existing is not None:
             _same_bytes(existing, manifest)
             manifest = existing  # the stored manifest stays byte for byte as it is
+        # again, now that the encode is done: another run may have published meanwhile
+        _guard_latest(store, track_id, version, source_sha, str(source), replace)
         progress("upload", 0.0)
         publish(
             store,
@@ -191,7 +238,14 @@ def ingest(
             on_upload=lambda done, total: progress("upload", done / total),
         )
     warnings.extend(_notify(settings, notify_url, track_id, version))
-    return IngestResult(track_id, version, "published", manifest, tuple(warnings))
+    return IngestResult(
+        track_id,
+        version,
+        "published",
+        manifest,
+        tuple(warnings),
+        store=getattr(store, "url", ""),
+    )
 
 
 def _already_published(
@@ -212,7 +266,15 @@ def _already_published(
     updated = _pointed(store, track_id, version)
     if updated:  # latest.json had to be repaired: delivery should hear of it
         warnings.extend(_notify(settings, notify_url, track_id, version))
-    return IngestResult(track_id, version, "already_published", existing, tuple(warnings), updated)
+    return IngestResult(
+        track_id,
+        version,
+        "already_published",
+        existing,
+        tuple(warnings),
+        updated,
+        store=getattr(store, "url", ""),
+    )
 
 
 def _encode(

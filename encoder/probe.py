@@ -22,6 +22,7 @@ from pathlib import Path
 
 from encoder.errors import InputError, TranscodeError
 from encoder.tagging import Cover, cover_from_mutagen, tags_from_ffmpeg, tags_from_mutagen
+from encoder.transcode import ffmpeg_input
 
 LOSSLESS_CODECS = frozenset(
     {"flac", "alac", "ape", "tta", "wavpack", "mlp", "truehd", "shorten", "tak", "s302m"}
@@ -56,9 +57,9 @@ _DURATION_RE = re.compile(
     r"(?:, start: [-\d.]+)?(?:, bitrate: (?:(?P<br>\d+) kb/s|N/A))?"
 )
 _STREAM_RE = re.compile(
-    r"^\s+Stream #0:(?P<idx>\d+)(?:\[[^\]]*\])?(?:\([^)]*\))?: (?P<type>\w+): (?P<rest>.*)$"
+    r"^\s+Stream #0:(?P<idx>\d+)(?:\[[^\]]*\])?(?:\([^)]*\))?: (?P<type>\w+): (?P<rest>.*)"
 )
-_KV_RE = re.compile(r"^(?P<indent>\s+)(?P<key>[^:]+?)\s*: (?P<value>.*)$")
+_KV_RE = re.compile(r"(?P<indent>\s+)(?P<key>[^:]+?)\s*: (?P<value>.*)")
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,7 @@ def parse_ffmpeg_info(stderr: str) -> FfmpegInfo:
             if m["br"]:
                 bitrate = float(m["br"])
             continue
-        if m := _STREAM_RE.match(line):
+        if m := _STREAM_RE.fullmatch(line):
             section = "stream"
             kind = m["type"]
             if kind == "Audio":
@@ -149,7 +150,7 @@ def parse_ffmpeg_info(stderr: str) -> FfmpegInfo:
             elif kind == "Video" and "(attached pic)" not in m["rest"]:
                 video += 1
             continue
-        if section == "input-meta" and (kv := _KV_RE.match(line)) and len(kv["indent"]) == 4:
+        if section == "input-meta" and (kv := _KV_RE.fullmatch(line)) and len(kv["indent"]) == 4:
             metadata.setdefault(kv["key"].strip().lower(), kv["value"].strip())
     return FfmpegInfo(
         container=container,
@@ -206,7 +207,8 @@ class SourceProbe:
 def run_ffmpeg_info(path: Path, ffmpeg: str, timeout: float = 60.0) -> FfmpegInfo:
     try:
         proc = subprocess.run(
-            [ffmpeg, "-hide_banner", "-nostdin", "-i", str(path)],
+            # file:/absolute/path: a name like "concat:x.flac" must not open another file
+            [ffmpeg, "-hide_banner", "-nostdin", "-i", ffmpeg_input(path)],
             capture_output=True,
             timeout=timeout,
             check=False,

@@ -92,6 +92,16 @@ def ffmpeg_version(exe: str) -> str:
     return m[1]
 
 
+def ffmpeg_input(source: str | Path) -> str:
+    """How ffmpeg must be told to open ``source``: as a file, whatever its name looks like.
+
+    ffmpeg reads ``concat:a.flac``, ``http:x``, ``pipe:0``, ``subfile,,...:x`` and
+    the like as protocols, not file names; an absolute path behind an explicit
+    ``file:`` opens the very file Python hashes and mutagen reads.
+    """
+    return "file:" + str(Path(source).resolve())
+
+
 def build_command(
     exe: str,
     source: Path,
@@ -101,8 +111,8 @@ def build_command(
     measure: bool = True,
 ) -> list[str]:
     """The argv of the single pass (see the module docstring)."""
-    # An absolute path: "a:b.flac" would otherwise be read as protocol "a".
-    src = ffmpeg.input(str(Path(source).resolve()))
+    # "concat:b.flac" would otherwise be read as protocol "concat" (see ffmpeg_input).
+    src = ffmpeg.input(ffmpeg_input(source))
     # Measure on the lowest rung: the cheapest encoder, so the meter runs beside the heaviest.
     measure_on = min(r.bitrate_kbps for r, _ in outputs) if measure else None
     nodes = []

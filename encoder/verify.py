@@ -22,6 +22,7 @@ from pathlib import Path
 from encoder.errors import VerificationError
 from encoder.probe import ogg_tail_complete
 from encoder.profile import Profile
+from encoder.transcode import ffmpeg_input
 from origin.errors import ObjectNotFound, StoreError
 from origin.keys import latest_key, manifest_key
 from origin.manifest import Latest, Manifest, ManifestError
@@ -131,7 +132,7 @@ def decode_problem(ffmpeg: str, path: Path, expected_duration_s: float | None = 
         if not ogg_tail_complete(fh.read()):
             return "the file does not end with a complete end-of-stream page (truncated)"
     proc = subprocess.run(
-        [ffmpeg, "-hide_banner", "-nostdin", "-v", "error", "-i", str(path)]
+        [ffmpeg, "-hide_banner", "-nostdin", "-v", "error", "-i", ffmpeg_input(path)]
         + ["-f", "null", "-progress", "pipe:1", "-"],
         capture_output=True,
         timeout=600,

@@ -17,7 +17,7 @@ from origin.keys import validate_key
 from origin.store import ObjectReader, sha256_file
 
 SHA256_META = "sha256"
-_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
 
 
 def recorded_sha256(metadata: Mapping[str, str] | None) -> str | None:
@@ -27,7 +27,7 @@ def recorded_sha256(metadata: Mapping[str, str] | None) -> str | None:
     that is not a hex digest must not become an ETag or a checksum header.
     """
     value = (metadata or {}).get(SHA256_META, "").lower()
-    return value if _SHA256_RE.match(value) else None
+    return value if _SHA256_RE.fullmatch(value) else None
 
 
 def upload_source(path: str | Path) -> tuple[Path, str]:

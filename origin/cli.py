@@ -55,6 +55,7 @@ def cmd_serve(args) -> int:
     configure_logging("origin", settings.log_level)
     import uvicorn
 
+    from common.serving import GET_ONLY_MAX_BODY_BYTES, ConnectionLimits, uvicorn_options
     from origin.server import create_app
 
     store = open_store(settings.store)
@@ -79,6 +80,11 @@ def cmd_serve(args) -> int:
         server_header=False,
         log_config=None,  # keep the JSON handler installed by configure_logging
         access_log=False,  # the app logs each request itself, with its request id
+        # Header size and time, idle and connection bounds (common.serving); GET/HEAD only,
+        # so bodies are never read.
+        **uvicorn_options(
+            ConnectionLimits.from_settings("origin", settings, GET_ONLY_MAX_BODY_BYTES)
+        ),
     )
     return 0
 
@@ -138,7 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve an object store (file://, s3://, gs://) to edges over HTTP, "
         "and list, read or write the objects in it.",
         epilog="Settings: ORIGIN_STORE, ORIGIN_HOST, ORIGIN_PORT, ORIGIN_PULL_TOKEN, "
-        "ORIGIN_PULL_TOKEN_FILE, ORIGIN_LOG_LEVEL. Options override them.",
+        "ORIGIN_PULL_TOKEN_FILE, ORIGIN_LOG_LEVEL, ORIGIN_MAX_HEADER_BYTES, "
+        "ORIGIN_HEADER_TIMEOUT_S, ORIGIN_IDLE_TIMEOUT_S, ORIGIN_MAX_CONNECTIONS. "
+        "Options override them.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     store_help = "store URL (default: $ORIGIN_STORE or file://./data/origin)"

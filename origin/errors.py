@@ -7,6 +7,9 @@ exceptions::
     StoreError
     ├── InvalidKey          a key or prefix outside the documented layout (also ValueError)
     ├── ObjectNotFound      no object under that key (also FileNotFoundError)
+    │   ├── TrackNotFound   a track without ``latest.json``: never published
+    │   └── VersionNotFound a version without ``manifest.json``: never completed
+    ├── ManifestError       a manifest or latest.json that cannot be parsed or breaks the schema
     ├── RangeNotSatisfiable a byte range that starts past the end of the object
     ├── StoreUnavailable    the backend could not be reached or answered with a server error
     └── StoreConfigError    a store URL or setting that cannot work (raised at start-up)
@@ -25,6 +28,20 @@ class InvalidKey(StoreError, ValueError):
 
 class ObjectNotFound(StoreError, FileNotFoundError):
     """No object exists under the key."""
+
+
+class TrackNotFound(ObjectNotFound):
+    """The track has no ``latest.json``: it was never published (origin.manifest's readers)."""
+
+
+class VersionNotFound(ObjectNotFound):
+    """The version has no ``manifest.json``: it was never completed (origin.manifest's readers)."""
+
+
+class ManifestError(StoreError):
+    """A manifest or latest.json that cannot be parsed, breaks the schema, or names
+    something that is not there (a manifest under another track's key, a latest.json
+    pointing at a version without a manifest)."""
 
 
 class RangeNotSatisfiable(StoreError):

@@ -149,7 +149,7 @@ class GCSStore(PrefixedBucket):
         if parts.scheme not in ("gs", "gcs"):
             raise StoreConfigError(f"not a gs:// URL: {url!r}")
         name = parts.netloc  # not .hostname, which would lowercase it
-        if not re.match(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$", name):
+        if not re.fullmatch(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]", name):
             raise StoreConfigError(f"invalid GCS bucket name {name!r} in {url!r}")
         options = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         unknown = set(options) - _URL_OPTIONS

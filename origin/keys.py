@@ -25,15 +25,16 @@ VERSION_PATTERN = r"[0-9a-f]{16}"
 BITRATES: tuple[int, ...] = (96, 160, 320)
 ROOT = "tracks"
 
-_TRACK_ID_RE = re.compile(rf"^{TRACK_ID_PATTERN}$")
-_VERSION_RE = re.compile(rf"^{VERSION_PATTERN}$")
+# Matched with fullmatch only: "$" would also accept a trailing newline.
+_TRACK_ID_RE = re.compile(TRACK_ID_PATTERN)
+_VERSION_RE = re.compile(VERSION_PATTERN)
 _KEY_RE = re.compile(
-    rf"^{ROOT}/(?P<track_id>{TRACK_ID_PATTERN})/"
+    rf"{ROOT}/(?P<track_id>{TRACK_ID_PATTERN})/"
     rf"(?:(?P<latest>latest\.json)"
-    rf"|(?P<version>{VERSION_PATTERN})/(?:(?P<manifest>manifest\.json)|(?P<bitrate>[0-9]{{2,3}})\.ogg))$"
+    rf"|(?P<version>{VERSION_PATTERN})/(?:(?P<manifest>manifest\.json)|(?P<bitrate>[0-9]{{2,3}})\.ogg))"
 )
 _PREFIX_RE = re.compile(
-    rf"^(?:{ROOT}/(?:(?P<track_id>{TRACK_ID_PATTERN})/(?:(?P<version>{VERSION_PATTERN})/)?)?)?$"
+    rf"(?:{ROOT}/(?:(?P<track_id>{TRACK_ID_PATTERN})/(?:(?P<version>{VERSION_PATTERN})/)?)?)?"
 )
 
 KeyKind = Literal["rendition", "manifest", "latest"]

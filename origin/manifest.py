@@ -2,17 +2,29 @@
 
 Readers ignore unknown fields and fill defaults for missing optional ones, so
 a newer writer never breaks an older reader. Writers use :meth:`Manifest.to_json`.
+
+Every part reads them from a store through :func:`read_latest`,
+:func:`read_manifest` and :func:`read_current` (``latest.json``, then the
+manifest it names), which map what can go wrong one way, on origin's error tree:
+
+* missing: :class:`~origin.errors.TrackNotFound` (no ``latest.json``) or
+  :class:`~origin.errors.VersionNotFound` (no ``manifest.json``);
+* unparsable, invalid, or naming what is not there (a manifest under another
+  track's key, a ``latest.json`` pointing at a version without a manifest):
+  :class:`~origin.errors.ManifestError`;
+* the store down: :class:`~origin.errors.StoreUnavailable` (any other
+  :class:`~origin.errors.StoreError` passes through as it is).
 """
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from origin.errors import StoreError
+from origin.errors import ManifestError, ObjectNotFound, TrackNotFound, VersionNotFound
 from origin.keys import (
     BITRATES,
     latest_key,
@@ -21,12 +33,9 @@ from origin.keys import (
     validate_track_id,
     validate_version,
 )
+from origin.store import ObjectStore
 
 SCHEMA_VERSION = 1
-
-
-class ManifestError(StoreError):
-    """A manifest or latest.json that cannot be parsed or breaks the schema."""
 
 
 class _Model(BaseModel):
@@ -165,6 +174,63 @@ class Latest(_Model):
     @classmethod
     def now(cls, version: str) -> Latest:
         return cls(version=version, published_at=utc_now())
+
+
+class Current(NamedTuple):
+    """A track's current version: its ``latest.json`` and the manifest that names."""
+
+    latest: Latest
+    manifest: Manifest
+
+
+def read_latest(store: ObjectStore, track_id: str) -> Latest:
+    """The track's ``latest.json``; raises as the module docstring says."""
+    key = latest_key(track_id)
+    try:
+        data = store.get_bytes(key)
+    except ObjectNotFound:
+        raise TrackNotFound(f"track {track_id!r} has no latest.json ({key} is missing)") from None
+    try:
+        return Latest.from_json(data)
+    except ManifestError as exc:
+        raise ManifestError(f"{key}: {exc}") from None
+
+
+def read_manifest(
+    store: ObjectStore, track_id: str, version: str, *, named_by_latest: bool = False
+) -> Manifest:
+    """The manifest of ``version``; raises as the module docstring says.
+
+    ``named_by_latest``: ``latest.json`` names this version, so a missing manifest
+    is damage (:class:`ManifestError`) rather than absence.
+    """
+    key = manifest_key(track_id, version)
+    try:
+        data = store.get_bytes(key)
+    except ObjectNotFound:
+        if named_by_latest:
+            raise ManifestError(
+                f"track {track_id!r}: latest.json names version {version!r} "
+                f"but its manifest is missing ({key})"
+            ) from None
+        raise VersionNotFound(
+            f"track {track_id!r} has no version {version!r} ({key} is missing)"
+        ) from None
+    try:
+        manifest = Manifest.from_json(data)
+    except ManifestError as exc:
+        raise ManifestError(f"{key}: {exc}") from None
+    if manifest.track_id != track_id or manifest.version != version:
+        raise ManifestError(
+            f"{key} names another track ({manifest.track_id!r} version {manifest.version!r})"
+        )
+    return manifest
+
+
+def read_current(store: ObjectStore, track_id: str) -> Current:
+    """``latest.json``, then the manifest it names (two reads)."""
+    latest = read_latest(store, track_id)
+    return Current(latest, read_manifest(store, track_id, latest.version, named_by_latest=True))
 
 
 def utc_now() -> str:

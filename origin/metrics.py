@@ -19,6 +19,8 @@ from prometheus_client import (
     generate_latest,
 )
 
+from common.connections import ConnectionCollector
+
 T = TypeVar("T")
 
 # Store calls range from sub-millisecond disk stats to slow remote opens.
@@ -57,6 +59,8 @@ class OriginMetrics:
             ["operation", "error"],
             registry=self.registry,
         )
+        # origin_connections_open / _rejected_total / _closed_by_limit_total (common.serving)
+        self.registry.register(ConnectionCollector("origin"))
 
     def timed(self, operation: str, call: Callable[[], T]) -> T:
         """Run ``call`` (in the caller's thread), recording its latency and failure."""

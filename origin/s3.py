@@ -121,7 +121,7 @@ class S3Store(PrefixedBucket):
                 "AWS_SECRET_ACCESS_KEY or an AWS profile"
             )
         bucket = parts.netloc  # not .hostname, which would lowercase it
-        if not re.match(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", bucket):
+        if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", bucket):
             raise StoreConfigError(f"invalid S3 bucket name {bucket!r} in {url!r}")
         options = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         unknown = set(options) - _URL_OPTIONS

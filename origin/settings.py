@@ -7,6 +7,13 @@
 - ``ORIGIN_PULL_TOKEN_FILE`` (``./data/secrets/pull-token``): read when ORIGIN_PULL_TOKEN
   is unset; a random token is written there (mode 0600) at first use.
 - ``ORIGIN_LOG_LEVEL`` (``info``): debug, info, warning, error or critical.
+- ``ORIGIN_MAX_HEADER_BYTES`` (``16384``): largest request head (request line and headers);
+  larger: 431 and the connection closed.
+- ``ORIGIN_HEADER_TIMEOUT_S`` (``10``): time to receive a request's headers, from the
+  connection's opening or a keep-alive request's first byte; then 408 and closed.
+- ``ORIGIN_IDLE_TIMEOUT_S`` (``5``): a connection idle this long (no byte since it opened,
+  or between keep-alive requests) is closed.
+- ``ORIGIN_MAX_CONNECTIONS`` (``1024``): open connections; the next one gets 503 and is closed.
 
 Bad values stop the process at start-up with one line naming the variable.
 """
@@ -19,6 +26,12 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from common.limits import (
+    DEFAULT_HEADER_TIMEOUT_S,
+    DEFAULT_IDLE_TIMEOUT_S,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_HEADER_BYTES,
+)
 from origin.secrets import DEFAULT_PULL_TOKEN_FILE, ensure_secret
 from origin.store import store_scheme
 
@@ -48,6 +61,10 @@ class OriginSettings(BaseSettings):
     pull_token: SecretStr | None = None
     pull_token_file: Path = DEFAULT_PULL_TOKEN_FILE
     log_level: LogLevel = "info"
+    max_header_bytes: int = Field(DEFAULT_MAX_HEADER_BYTES, ge=1024, le=1 << 20)
+    header_timeout_s: float = Field(DEFAULT_HEADER_TIMEOUT_S, gt=0, le=3600)
+    idle_timeout_s: float = Field(DEFAULT_IDLE_TIMEOUT_S, gt=0, le=3600)
+    max_connections: int = Field(DEFAULT_MAX_CONNECTIONS, ge=1, le=1_000_000)
 
     @field_validator("store")
     @classmethod

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -30,6 +31,11 @@ PORTS = {
     "origin": int(os.environ.get("STACK_ORIGIN_PORT", "8090")),
     "edge": int(os.environ.get("STACK_EDGE_PORT", "8080")),
     "delivery": int(os.environ.get("STACK_DELIVERY_PORT", "8000")),
+}
+PORT_VARIABLES = {
+    "origin": "STACK_ORIGIN_PORT",
+    "edge": "STACK_EDGE_PORT",
+    "delivery": "STACK_DELIVERY_PORT",
 }
 
 
@@ -48,8 +54,63 @@ def stack_env() -> dict[str, str]:
     env.setdefault("EDGE_UPSTREAM", f"http://{HOST}:{PORTS['origin']}")
     env.setdefault("DELIVERY_STORE", "file://./data/origin")
     env.setdefault("DELIVERY_EDGE_URL", f"http://{HOST}:{PORTS['edge']}")
-    env.setdefault("DELIVERY_DEV_MODE", "true")
+    # Dev mode is opt-in in every part; `make run` is the development stack, so it opts in
+    # (explicitly: the dev keys and secrets it prints a token for only exist in dev mode).
+    env["DELIVERY_DEV_MODE"] = "true"
+    env["EDGE_DEV_MODE"] = "true"
     return env
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """True when something already listens on ``host:port``, or it cannot be bound."""
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        return False  # a bad STACK_HOST: the servers say so themselves
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as client:
+            client.settimeout(1.0)
+            if client.connect_ex(address) == 0:
+                return True
+        with socket.socket(family, kind, proto) as server:
+            server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            try:
+                server.bind(address)
+            except OSError:
+                return True
+    return False
+
+
+def describe_listener(host: str, port: int) -> str:
+    """Who holds the port: one of our servers (an earlier `make run`) or another program."""
+    try:
+        answer = httpx.get(f"http://{host}:{port}/healthz", timeout=2).json()
+    except (httpx.HTTPError, ValueError):
+        return "another program"
+    if isinstance(answer, dict) and answer.get("status") in ("ok", "ready"):
+        return "a server answering /healthz like ours (an earlier `make run` still running?)"
+    return "another program"
+
+
+def check_ports() -> str | None:
+    """The one-line reason the stack cannot start on its ports, or None when they are free."""
+    overrides = ", ".join(PORT_VARIABLES.values())
+    names = {}
+    for name, port in PORTS.items():
+        if port in names:
+            return (
+                f"{name} and {names[port]} are both set to port {port}; "
+                f"give each its own port with {overrides}"
+            )
+        names[port] = name
+    for name, port in PORTS.items():
+        if port_in_use(HOST, port):
+            return (
+                f"port {port} ({name}) on {HOST} is already in use by "
+                f"{describe_listener(HOST, port)}; stop it, or choose free ports with "
+                f"{overrides} (and STACK_HOST for the address)"
+            )
+    return None
 
 
 class Stack:
@@ -89,6 +150,10 @@ class Stack:
 
 
 def main() -> int:
+    problem = check_ports()
+    if problem:  # before anything starts: a health check would reach that program instead
+        print(f"[make run] error: {problem}", file=sys.stderr, flush=True)
+        return 1
     env = stack_env()
     DATA.mkdir(exist_ok=True)
     log("rendering the demo catalogue (cached after the first run)")

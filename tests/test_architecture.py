@@ -1,6 +1,7 @@
 """The import rules of docs/architecture.md, checked on the source: encoder -> origin,
 edge -> origin, delivery -> origin and edge.token only; origin imports none of them;
-nothing imports delivery."""
+nothing imports delivery. ``common`` (shared serving pieces) may be imported by every
+part and imports none of them."""
 
 from __future__ import annotations
 
@@ -10,14 +11,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("origin", "encoder", "edge", "delivery")
+PACKAGES = ("origin", "encoder", "edge", "delivery", "common")
 
 # For each package: the other project packages (or exact modules) it may import.
 ALLOWED = {
-    "origin": set(),
-    "encoder": {"origin"},
-    "edge": {"origin"},
-    "delivery": {"origin", "edge.token"},
+    "origin": {"common"},
+    "encoder": {"origin", "common"},
+    "edge": {"origin", "common"},
+    "delivery": {"origin", "edge.token", "common"},
+    "common": set(),
 }
 
 
@@ -63,3 +65,10 @@ def test_checker_sees_a_violation(tmp_path):
     found = violations("origin", tmp_path)
     assert "origin/bad.py imports delivery.app" in found
     assert "origin/bad.py imports edge.fill" in found
+
+
+def test_common_imports_no_part(tmp_path):
+    fake = tmp_path / "common"
+    fake.mkdir()
+    (fake / "bad.py").write_text("from origin.keys import parse_key\n")
+    assert "common/bad.py imports origin.keys" in violations("common", tmp_path)

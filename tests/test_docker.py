@@ -8,6 +8,7 @@ service and dependency condition it references exists.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -153,3 +154,66 @@ def test_dockerfile_runs_as_non_root_and_copies_existing_paths():
     assert users and users[-1].split(":")[0] not in ("root", "0")
     for src in re.findall(r"^COPY\s+(?!--from)(\S+)", text, re.M):
         assert (ROOT / src).exists(), src
+
+
+def service_env(compose: dict, name: str, prefix: str) -> dict[str, str]:
+    env = compose["services"][name].get("environment") or {}
+    return {k: str(v) for k, v in env.items() if k.startswith(prefix)}
+
+
+def test_forwarded_headers_are_never_trusted_from_everyone(compose, example_env):
+    # X-Forwarded-For from "*" lets any client claim any address (ip-bound URLs, logs).
+    defaults = yaml.safe_load(
+        interpolate(COMPOSE.read_text(), {k: v for k, v in example_env.items() if "PROXY" not in k})
+    )
+    for parsed in (compose, defaults):
+        for name, service in parsed["services"].items():
+            for key, value in (service.get("environment") or {}).items():
+                if key.endswith("FORWARDED_ALLOW_IPS"):
+                    entries = [e.strip() for e in str(value).split(",")]
+                    assert "*" not in entries and "" not in entries, f"{name}: {key}={value!r}"
+    assert "*" not in example_env["TRUSTED_PROXY_IPS"]
+    assert not re.search(r"FORWARDED_ALLOW_IPS:\s*['\"]?\*", COMPOSE.read_text())
+
+
+def test_dev_mode_is_off_and_secrets_are_placeholders_that_cannot_run(
+    compose, example_env, monkeypatch
+):
+    from delivery.settings import SettingsError
+    from delivery.settings import load_settings as delivery_settings
+    from edge.errors import EdgeConfigError
+    from edge.settings import load_settings as edge_settings
+
+    assert "DEV_MODE" not in " ".join(example_env)
+    text = COMPOSE.read_text()
+    for name in ("USER_JWT_SECRET", "ADMIN_TOKEN", "STREAM_SIGNING_SECRET"):
+        assert "${" + name + ":?" in text, f"{name} must be required in compose.yaml"
+        assert example_env[name] == "change-me"
+    delivery = service_env(compose, "delivery", "DELIVERY_")
+    edges = [service_env(compose, n, "EDGE_") for n in ("shield", "edge-1", "edge-2")]
+    assert delivery["DELIVERY_DEV_MODE"].lower() == "false"
+    assert all(e.get("EDGE_DEV_MODE", "false").lower() == "false" for e in edges)
+
+    def load(env: dict[str, str], loader):
+        for key in [k for k in os.environ if k.startswith(("DELIVERY_", "EDGE_"))]:
+            monkeypatch.delenv(key)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        return loader()
+
+    # The example's placeholders are refused by the settings themselves ...
+    with pytest.raises(SettingsError):
+        load(delivery, delivery_settings)
+    for edge in edges:
+        with pytest.raises(EdgeConfigError):
+            load(edge, edge_settings)
+    # ... and real values make a working configuration with nothing generated.
+    real = {**example_env}
+    real.update(USER_JWT_SECRET="u" * 64, ADMIN_TOKEN="a" * 32, STREAM_SIGNING_SECRET="s" * 64)
+    filled = yaml.safe_load(interpolate(text, real))
+    settings = load(service_env(filled, "delivery", "DELIVERY_"), delivery_settings)
+    assert settings.dev_mode is False and settings.effective_jwt_secret_file is None
+    assert settings.signing_hs256_secret is not None and settings.admin_tokens
+    for name in ("shield", "edge-1", "edge-2"):
+        edge = load(service_env(filled, name, "EDGE_"), edge_settings)
+        assert [k.algorithm for k in edge.resolve_verification_keys()] == ["HS256"]

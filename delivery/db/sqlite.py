@@ -1,7 +1,14 @@
-"""SQLite backend: WAL journal, one connection per thread, IMMEDIATE write transactions."""
+"""SQLite backend: WAL journal, one connection per thread, IMMEDIATE write transactions.
+
+The database holds users, tiers and playlists, so it is private like the secrets
+beside it: the file is created 0600 before SQLite opens it (SQLite gives its
+``-wal`` and ``-shm`` files the database file's mode), and an existing file
+readable by others is tightened to 0600 at start-up.
+"""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -42,6 +49,7 @@ class SQLiteDatabase:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            _make_private(self.path)
         self.url = f"sqlite:///{self.path}"
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
@@ -118,6 +126,28 @@ class SQLiteDatabase:
                 conn.close()
             self._all.clear()
         self._local = threading.local()
+
+
+DB_FILE_MODE = 0o600
+
+
+def _make_private(path: str) -> None:
+    """Create the database file 0600 if missing; tighten it and its WAL/SHM files if not."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, DB_FILE_MODE)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise DatabaseError(f"cannot create SQLite database {path!r}: {exc.strerror}") from None
+    else:
+        os.close(fd)
+    for name in (path, path + "-wal", path + "-shm"):
+        try:
+            st = os.stat(name)
+            if st.st_mode & 0o077 and st.st_uid == os.geteuid():
+                os.chmod(name, DB_FILE_MODE)
+        except OSError:
+            pass  # absent, or not ours to change: SQLite reports what matters
 
 
 def _split(script: str) -> list[str]:

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict
 
 from delivery.errors import BadRequest, Forbidden
 from delivery.identity import Principal, current_user
+from delivery.modules.bounds import INT32_MAX, INT32_MIN, Int32
 from delivery.modules.container import base_url, modules_of
 from delivery.modules.ids import iso_ms, split_user_ids, track_id_from_uri
 from delivery.modules.objects import playlist_item_object, playlist_object, user_object
@@ -60,26 +61,26 @@ class ChangeDetails(_Body):
 
 class AddItems(_Body):
     uris: list[str] | None = None
-    position: int | None = None
+    position: Int32 | None = None
 
 
 class ReorderOrReplace(_Body):
     uris: list[str] | None = None
-    range_start: int | None = None
-    insert_before: int | None = None
-    range_length: int = 1
+    range_start: Int32 | None = None
+    insert_before: Int32 | None = None
+    range_length: Int32 = 1
     snapshot_id: str | None = None
 
 
 class RemoveTrack(_Body):
     uri: str
-    positions: list[int] | None = None
+    positions: list[Int32] | None = None
 
 
 class RemoveItems(_Body):
     tracks: list[RemoveTrack] | None = None
     items: list[RemoveTrack] | None = None  # the newer Spotify name
-    positions: list[int] | None = None
+    positions: list[Int32] | None = None
     snapshot_id: str | None = None
 
 
@@ -87,13 +88,13 @@ def _uris(values: list[str] | str | None) -> list[str]:
     if values is None:
         return []
     if isinstance(values, str):
-        values = [v for v in values.split(",") if v.strip()]
+        values = [v for v in values.split(",") if v.strip(" ")]
     if len(values) > MAX_ITEMS_PER_REQUEST:
         raise BadRequest(
             f"at most {MAX_ITEMS_PER_REQUEST} items per request ({len(values)} given)",
             code="too_many_items",
         )
-    return [track_id_from_uri(v.strip()) for v in values]
+    return [track_id_from_uri(v.strip(" ")) for v in values]
 
 
 def _snapshot(snapshot_id: str) -> dict[str, str]:
@@ -133,8 +134,8 @@ def create_playlist_for_user(
 @router.get("/v1/me/playlists")
 def my_playlists(
     request: Request,
-    limit: int = 20,
-    offset: int = 0,
+    limit: int = Query(20, ge=1, le=50),
+    offset: int = Query(0, ge=0, le=MAX_LIBRARY_OFFSET),
     user: Principal = Depends(current_user),
 ) -> dict[str, Any]:
     check_limit(limit, 50)
@@ -147,8 +148,8 @@ def my_playlists(
 def user_playlists(
     user_id: str,
     request: Request,
-    limit: int = 20,
-    offset: int = 0,
+    limit: int = Query(20, ge=1, le=50),
+    offset: int = Query(0, ge=0, le=MAX_LIBRARY_OFFSET),
     user: Principal = Depends(current_user),
 ) -> dict[str, Any]:
     check_limit(limit, 50)
@@ -207,8 +208,10 @@ def change_playlist_details(
 def get_playlist_items(
     playlist_id: str,
     request: Request,
-    limit: int = 20,
-    offset: int = 0,
+    # The ceilings of DELIVERY_PLAYLIST_PAGE_MAX and of any playlist's length;
+    # the configured page maximum is checked below.
+    limit: int = Query(20, ge=1, le=100),
+    offset: int = Query(0, ge=0, le=INT32_MAX),
     user: Principal = Depends(current_user),
 ) -> dict[str, Any]:
     m = modules_of(request)
@@ -232,7 +235,7 @@ def add_playlist_items(
     request: Request,
     body: AddItems | None = None,
     uris: str | None = Query(None, description="comma-separated track URIs"),
-    position: int | None = Query(None),
+    position: int | None = Query(None, ge=INT32_MIN, le=INT32_MAX),
     user: Principal = Depends(current_user),
 ) -> dict[str, Any]:
     if body is not None and body.uris is not None:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 
 from delivery.errors import BadRequest
 from delivery.identity import Principal, current_user
+from delivery.modules.bounds import INT32_MAX
 from delivery.modules.container import base_url, modules_of
 from delivery.modules.objects import (
     album_object,
@@ -57,8 +58,8 @@ def search(
     request: Request,
     q: str | None = None,
     type: str | None = None,  # noqa: A002 - Spotify's parameter name
-    limit: int = 20,
-    offset: int = 0,
+    limit: int = Query(20, ge=1, le=50),
+    offset: int = Query(0, ge=0, le=INT32_MAX),  # DELIVERY_SEARCH_MAX_OFFSET: checked below
     user: Principal = Depends(current_user),
 ) -> dict[str, Any]:
     m = modules_of(request)

@@ -9,7 +9,7 @@
 ``GET /v1/me/following/suggestions?limit=``        friends of friends by mutual count
 ``GET /v1/tracks/{id}/friends-listened``           people I follow who played it, newest first
 ``POST /v1/me/plays``                              record a play (idempotent on ``play_id``)
-``GET /v1/me/player/recently-played``              my history (``before``/``after`` ms cursors)
+``GET /v1/me/player/recently-played``              my history (``before``/``after``: ms or cursor)
 =================================================  =====================================
 """
 
@@ -17,16 +17,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Request, Response
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict
 
 from delivery.errors import BadRequest
 from delivery.identity import Principal, current_user
+from delivery.modules.bounds import EpochMs, Int32
 from delivery.modules.container import base_url, modules_of
 from delivery.modules.ids import iso_ms, split_user_ids, track_id_from_uri
 from delivery.modules.objects import track_object, user_object
 from delivery.modules.paging import check_limit, cursor_page
-from delivery.modules.plays import PlayIn, parse_played_at
+from delivery.modules.plays import (
+    PlayIn,
+    encode_play_cursor,
+    parse_play_cursor,
+    parse_played_at,
+)
 from delivery.modules.social import MAX_IDS
 
 router = APIRouter(tags=["social"])
@@ -99,7 +105,7 @@ def my_following(
     request: Request,
     type: str | None = None,  # noqa: A002
     after: str | None = None,
-    limit: int = 20,
+    limit: int = Query(20, ge=1, le=50),
     user: Principal = Depends(current_user),
 ) -> dict[str, Any]:
     _check_type(type)
@@ -110,7 +116,7 @@ def my_following(
 def my_followers(
     request: Request,
     after: str | None = None,
-    limit: int = 20,
+    limit: int = Query(20, ge=1, le=50),
     user: Principal = Depends(current_user),
 ) -> dict[str, Any]:
     return _people(request, modules_of(request).social.followers, user.user_id, after, limit)
@@ -121,7 +127,7 @@ def user_following(
     user_id: str,
     request: Request,
     after: str | None = None,
-    limit: int = 20,
+    limit: int = Query(20, ge=1, le=50),
     user: Principal = Depends(current_user),
 ) -> dict[str, Any]:
     return _people(request, modules_of(request).social.following, user_id, after, limit)
@@ -132,7 +138,7 @@ def user_followers(
     user_id: str,
     request: Request,
     after: str | None = None,
-    limit: int = 20,
+    limit: int = Query(20, ge=1, le=50),
     user: Principal = Depends(current_user),
 ) -> dict[str, Any]:
     return _people(request, modules_of(request).social.followers, user_id, after, limit)
@@ -140,7 +146,9 @@ def user_followers(
 
 @router.get("/v1/me/following/suggestions")
 def follow_suggestions(
-    request: Request, limit: int = 20, user: Principal = Depends(current_user)
+    request: Request,
+    limit: int = Query(20, ge=1, le=50),
+    user: Principal = Depends(current_user),
 ) -> dict[str, Any]:
     check_limit(limit, 50)
     base = base_url(request)
@@ -157,7 +165,7 @@ def follow_suggestions(
 def friends_listened(
     track_id: str,
     request: Request,
-    limit: int = 20,
+    limit: int = Query(20, ge=1, le=50),
     before: str | None = None,
     user: Principal = Depends(current_user),
 ) -> dict[str, Any]:
@@ -191,10 +199,10 @@ class PlayBody(BaseModel):
     track_id: str | None = None
     uri: str | None = None
     version: str | None = None
-    bitrate_kbps: int | None = None
-    ms_played: int
+    bitrate_kbps: Int32 | None = None
+    ms_played: Int32
     context: Context | None = None
-    played_at: str | int | None = None
+    played_at: str | EpochMs | None = None
 
 
 def _play_object(base: str, row: dict[str, Any]) -> dict[str, Any]:
@@ -236,34 +244,24 @@ def record_play(
     return {**_play_object(base_url(request), row), "created": created}
 
 
-def _cursor_ms(value: str | None, name: str) -> int | None:
-    if value is None:
-        return None
-    try:
-        ms = int(value)
-    except ValueError:
-        raise BadRequest(
-            f"{name} must be a Unix time in milliseconds", code="invalid_cursor"
-        ) from None
-    if ms < 0:
-        raise BadRequest(f"{name} must be >= 0", code="invalid_cursor")
-    return ms
-
-
 @router.get("/v1/me/player/recently-played")
 def recently_played(
     request: Request,
-    limit: int = 20,
-    before: str | None = None,
-    after: str | None = None,
+    limit: int = Query(20, ge=1, le=50),
+    before: str | None = Query(
+        None, description="Unix time in ms, or `cursors.before` of a page: older plays"
+    ),
+    after: str | None = Query(
+        None, description="Unix time in ms, or `cursors.after` of a page: newer plays"
+    ),
     user: Principal = Depends(current_user),
 ) -> dict[str, Any]:
     check_limit(limit, 50)
     rows = modules_of(request).plays.recently_played(
         user.user_id,
         limit=limit,
-        before=_cursor_ms(before, "before"),
-        after=_cursor_ms(after, "after"),
+        before=parse_play_cursor(before, "before"),
+        after=parse_play_cursor(after, "after"),
     )
     base = base_url(request)
     items = []
@@ -272,8 +270,9 @@ def recently_played(
         if r["title"] is not None:
             track = {**r, "version": r["track_version"]}
         items.append(_play_object(base, {**r, "_track": track}))
-    oldest = str(rows[-1]["played_at"]) if rows else None
-    newest = str(rows[0]["played_at"]) if rows else None
+    # Cursors carry (played_at, play_id): plays sharing a millisecond are not skipped.
+    oldest = encode_play_cursor(rows[-1]) if rows else None
+    newest = encode_play_cursor(rows[0]) if rows else None
     page = cursor_page(
         request, items, limit=limit, after=newest, before=oldest, cursor_param="before"
     )

@@ -72,7 +72,7 @@ def build_modules(
         playlists=playlists,
         sharing=PlaylistSharing(playlists.access),
         social=SocialService(db, settings),
-        plays=PlayService(db, settings, events),
+        plays=PlayService(db, settings, events, store),
     )
 
 

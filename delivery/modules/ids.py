@@ -26,7 +26,7 @@ from origin.keys import validate_track_id
 
 SCHEME = "audiocdn"
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-_PLAYLIST_ID_RE = re.compile(r"^[0-9A-Za-z]{22}$")
+_PLAYLIST_ID_RE = re.compile(r"[0-9A-Za-z]{22}")
 
 
 def now_ms() -> int:
@@ -55,7 +55,7 @@ def new_snapshot_id(version: int) -> str:
 def check_playlist_id(playlist_id: str) -> str:
     from delivery.errors import NotFound
 
-    if not _PLAYLIST_ID_RE.match(playlist_id):
+    if not isinstance(playlist_id, str) or not _PLAYLIST_ID_RE.fullmatch(playlist_id):
         # Not a 400: an id of the wrong shape simply names no playlist.
         raise NotFound(f"playlist {playlist_id[:40]!r} not found", code="playlist_not_found")
     return playlist_id
@@ -103,7 +103,9 @@ def split_ids(raw: str | Iterable[str] | None, *, maximum: int, what: str = "ids
     for part in parts:
         if not isinstance(part, str):
             raise BadRequest(f"{what} must be strings", code="invalid_request")
-        part = part.strip()
+        # Spaces after commas are tolerated; any other whitespace (a trailing newline)
+        # stays and fails the id check, rather than quietly naming someone else.
+        part = part.strip(" ")
         if part and part not in out:
             out.append(part)
     if not out:

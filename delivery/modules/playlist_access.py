@@ -50,7 +50,7 @@ class PlaylistAccess:
         """The header of a playlist the user may see (404 otherwise)."""
         check_playlist_id(playlist_id)
         with self.db.transaction(write=False) as tx:
-            return self.readable(tx, self.header(tx, playlist_id), user_id)
+            return self.readable(tx, self.header(tx, playlist_id), user_id, playlist_id)
 
     @staticmethod
     def header(tx: Transaction, playlist_id: str, *, lock: bool = False) -> Header | None:
@@ -70,14 +70,20 @@ class PlaylistAccess:
             is not None
         )
 
-    def readable(self, tx: Transaction, h: Header | None, user_id: str) -> Header:
-        if h is None:
+    def readable(
+        self, tx: Transaction, h: Header | None, user_id: str, playlist_id: str | None = None
+    ) -> Header:
+        """``h`` if the user may see it; else the very 404 an unknown id gets (no leak)."""
+        if h is not None:
+            if h["public"] or h["owner_id"] == user_id:
+                return h
+            if self.is_collaborator(tx, h["playlist_id"], user_id):
+                return h
+        if playlist_id is None and h is not None:
+            playlist_id = h["playlist_id"]
+        if playlist_id is None:
             raise NotFound("playlist not found", code="playlist_not_found")
-        if h["public"] or h["owner_id"] == user_id:
-            return h
-        if self.is_collaborator(tx, h["playlist_id"], user_id):
-            return h
-        raise not_found(h["playlist_id"])
+        raise not_found(playlist_id)
 
     def check_editor(self, tx: Transaction, h: Header, user_id: str) -> None:
         if h["owner_id"] == user_id:
@@ -100,7 +106,7 @@ class PlaylistAccess:
     ) -> Iterator[tuple[Transaction, Header]]:
         check_playlist_id(playlist_id)
         with self.db.transaction() as tx:
-            h = self.readable(tx, self.header(tx, playlist_id, lock=self._pg), user_id)
+            h = self.readable(tx, self.header(tx, playlist_id, lock=self._pg), user_id, playlist_id)
             if owner_only:
                 if h["owner_id"] != user_id:
                     raise Forbidden("only the owner may do this", code="not_playlist_owner")

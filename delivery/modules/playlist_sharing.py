@@ -18,7 +18,6 @@ from delivery.modules.playlist_access import (
     Header,
     PlaylistAccess,
     bad,
-    not_found,
 )
 
 
@@ -76,7 +75,7 @@ class PlaylistSharing:
         now = now_ms()
         with self.db.transaction() as tx:
             h = self.access.readable(
-                tx, self.access.header(tx, playlist_id, lock=self._pg), user_id
+                tx, self.access.header(tx, playlist_id, lock=self._pg), user_id, playlist_id
             )
             added = tx.execute(
                 "INSERT INTO playlist_followers (playlist_id, user_id, followed_at) "
@@ -98,16 +97,21 @@ class PlaylistSharing:
             self.access.changed(playlist_id, h["snapshot_id"], "followers")
 
     def unfollow(self, playlist_id: str, user_id: str) -> None:
-        """Leave the playlist (the owner too: it leaves their library, like Spotify)."""
+        """Leave the playlist (the owner too: it leaves their library, like Spotify).
+
+        A private playlist the caller cannot see answers 404, exactly like an unknown
+        id, unless they follow it (it went private after they followed: they may leave).
+        """
         check_playlist_id(playlist_id)
         with self.db.transaction() as tx:
             h = self.access.header(tx, playlist_id, lock=self._pg)
-            if h is None:
-                raise not_found(playlist_id)
-            removed = tx.execute(
+            removed = h is not None and tx.execute(
                 "DELETE FROM playlist_followers WHERE playlist_id = :p AND user_id = :u",
                 {"p": playlist_id, "u": user_id},
             )
+            if not removed:
+                # 404 for an unknown id and for one the caller may not see, alike.
+                h = self.access.readable(tx, h, user_id, playlist_id)
             if removed:
                 tx.execute(
                     "UPDATE playlists SET follower_count = follower_count - 1 "

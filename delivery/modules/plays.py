@@ -9,6 +9,18 @@ album's), and to the ``track_listeners`` partition that
 friends-listened reads. The handler may run twice (at-least-once delivery), so
 it first flips the play's ``counted`` flag from false to true and only counts
 when that update changed a row: duplicates count nothing.
+
+Only plays that can be true feed the counters: ``played_at`` may be at most
+``DELIVERY_PLAY_MAX_FUTURE_S`` ahead of the server's clock and at most
+``DELIVERY_PLAY_MAX_AGE_S`` behind it (400 ``play_too_old``: a time sent in
+seconds where milliseconds are expected reads as 1970), and the track must be in
+the catalog — indexed, or published in the store and not yet indexed (404
+``track_not_found`` otherwise).
+
+The history pages newest first in ``(played_at, play_id)`` order, so plays
+sharing one millisecond are neither lost nor repeated across pages: the
+cursors we hand out carry both (:func:`encode_play_cursor`), and a bare
+millisecond time (Spotify's form) is still accepted from clients.
 """
 
 from __future__ import annotations
@@ -19,20 +31,58 @@ from datetime import datetime
 from typing import Any
 
 from delivery.db import Database
-from delivery.errors import BadRequest, Conflict
+from delivery.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
 from delivery.events import PLAY_RECORDED, Event, EventBus
+from delivery.modules.bounds import epoch_ms_in_range
 from delivery.modules.ids import check_track_id, now_ms
+from delivery.modules.paging import decode_cursor, encode_cursor
 from delivery.modules.settings import ModulesSettings
-from origin.errors import InvalidKey
-from origin.keys import BITRATES, validate_version
+from origin.errors import InvalidKey, StoreError
+from origin.keys import BITRATES, latest_key, validate_version
+from origin.store import ObjectStore
 
-_PLAY_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_PLAY_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+_MS_RE = re.compile(r"[0-9]{1,15}")
+MAX_CURSOR_LENGTH = 200
 CONTEXT_TYPES = ("playlist", "album", "artist", "search", "collection", "radio", "other")
 MAX_MS_PLAYED = 24 * 3600 * 1000
 _PLAY_COLS = (
     "user_id, play_id, track_id, version, bitrate_kbps, ms_played, context_type, context_uri, "
     "played_at, recorded_at"
 )
+
+
+# A history position: (played_at, play_id), or (played_at, None) for a bare time.
+PlayCursor = tuple[int, str | None]
+
+
+def encode_play_cursor(row: dict[str, Any]) -> str:
+    return encode_cursor(row["played_at"], row["play_id"])
+
+
+def parse_play_cursor(value: str | None, name: str) -> PlayCursor | None:
+    """A ``before``/``after`` parameter: milliseconds, or a cursor we handed out (400 else)."""
+    if value is None:
+        return None
+    invalid = BadRequest(
+        f"{name} must be a Unix time in milliseconds or a cursor from a previous page",
+        code="invalid_cursor",
+    )
+    if len(value) > MAX_CURSOR_LENGTH:
+        raise invalid
+    if _MS_RE.fullmatch(value):
+        at, play_id = value, None
+    else:
+        try:
+            at, play_id = decode_cursor(value, 2)
+        except BadRequest:
+            raise invalid from None
+        if not _PLAY_ID_RE.fullmatch(play_id) or not _MS_RE.fullmatch(at):
+            raise invalid
+    ms = int(at)
+    if not epoch_ms_in_range(ms):
+        raise invalid
+    return ms, play_id
 
 
 @dataclass(frozen=True)
@@ -67,13 +117,20 @@ def parse_played_at(value: str | int | None) -> int | None:
 
 
 class PlayService:
-    def __init__(self, db: Database, settings: ModulesSettings, events: EventBus) -> None:
+    def __init__(
+        self,
+        db: Database,
+        settings: ModulesSettings,
+        events: EventBus,
+        store: ObjectStore | None = None,
+    ) -> None:
         self.db = db
         self.settings = settings
         self.events = events
+        self.store = store
 
     def _validate(self, play: PlayIn, now: int) -> int:
-        if not _PLAY_ID_RE.match(play.play_id):
+        if not isinstance(play.play_id, str) or not _PLAY_ID_RE.fullmatch(play.play_id):
             raise BadRequest(
                 "play_id must be 1-64 characters A-Z a-z 0-9 . _ : -", code="invalid_play"
             )
@@ -96,14 +153,35 @@ class PlayService:
         played_at = now if play.played_at is None else play.played_at
         if played_at > now + self.settings.play_max_future_s * 1000:
             raise BadRequest("played_at is in the future", code="invalid_play")
-        if played_at < 0:
-            raise BadRequest("played_at is before 1970", code="invalid_play")
+        if played_at < now - self.settings.play_max_age_s * 1000:
+            raise BadRequest(
+                f"played_at is more than {self.settings.play_max_age_s} s ago "
+                "(DELIVERY_PLAY_MAX_AGE_S); is it in seconds instead of milliseconds?",
+                code="play_too_old",
+            )
         return played_at
+
+    def _check_known_track(self, track_id: str) -> None:
+        """404 unless the catalog indexed the track or the store has published it."""
+        with self.db.transaction(write=False) as tx:
+            indexed = tx.fetchone("SELECT 1 AS x FROM tracks WHERE track_id = :t", {"t": track_id})
+        if indexed is not None:
+            return
+        # Published but not indexed yet (no notify, no sync so far): streamable, so
+        # countable; track_stats keeps the count until the catalog row exists.
+        if self.store is not None:
+            try:
+                if self.store.exists(latest_key(track_id)):
+                    return
+            except StoreError as exc:
+                raise ServiceUnavailable(f"object store: {exc}", code="store_unavailable") from None
+        raise NotFound(f"track {track_id!r} not found", code="track_not_found")
 
     def record(self, user_id: str, play: PlayIn) -> tuple[dict[str, Any], bool]:
         """Store the play; return (the stored row, True when it is new)."""
         now = now_ms()
         played_at = self._validate(play, now)
+        self._check_known_track(play.track_id)
         row = {
             "user_id": user_id,
             "play_id": play.play_id,
@@ -196,9 +274,17 @@ class PlayService:
             )
 
     def recently_played(
-        self, user_id: str, *, limit: int, before: int | None = None, after: int | None = None
+        self,
+        user_id: str,
+        *,
+        limit: int,
+        before: PlayCursor | None = None,
+        after: PlayCursor | None = None,
     ) -> list[dict[str, Any]]:
-        """Newest first; ``before``/``after`` are exclusive millisecond bounds (Spotify's)."""
+        """Newest first; ``before``/``after`` are exclusive bounds in ``(played_at, play_id)``.
+
+        A bound without a play id (a bare time) excludes that whole millisecond.
+        """
         if before is not None and after is not None:
             raise BadRequest("give before or after, not both", code="invalid_cursor")
         cols = ", ".join(f"p.{c.strip()}" for c in _PLAY_COLS.split(","))
@@ -211,19 +297,23 @@ class PlayService:
             "LEFT JOIN tracks t ON t.track_id = p.track_id WHERE p.user_id = :u"
         )
         params: dict[str, Any] = {"u": user_id, "n": limit}
+
+        def bound(cursor: PlayCursor, op: str) -> str:
+            params["at"], play_id = cursor
+            if play_id is None:
+                return f" AND p.played_at {op} :at"
+            params["pid"] = play_id
+            return f" AND (p.played_at {op} :at OR (p.played_at = :at AND p.play_id {op} :pid))"
+
         with self.db.transaction(write=False) as tx:
             if after is not None:
-                params["after"] = after
                 rows = tx.fetchall(
-                    f"{base} AND p.played_at > :after ORDER BY p.played_at, p.play_id LIMIT :n",
+                    f"{base}{bound(after, '>')} ORDER BY p.played_at, p.play_id LIMIT :n",
                     params,
                 )
                 rows.reverse()
             else:
-                clause = ""
-                if before is not None:
-                    params["before"] = before
-                    clause = " AND p.played_at < :before"
+                clause = bound(before, "<") if before is not None else ""
                 rows = tx.fetchall(
                     f"{base}{clause} ORDER BY p.played_at DESC, p.play_id DESC LIMIT :n", params
                 )

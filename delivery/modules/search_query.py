@@ -27,7 +27,7 @@ FIELDS = ("track", "artist", "album")
 
 _TOKEN_RE = re.compile(r'(\w+):"([^"]*)"?|(\w+):(\S+)|"([^"]*)"?|(\S+)')
 _WORD_RE = re.compile(r"[^\W_]+")
-_YEAR_RE = re.compile(r"^(\d{4})(?:-(\d{4}))?$")
+_YEAR_RE = re.compile(r"(\d{4})(?:-(\d{4}))?")
 
 
 def words_of(text: str) -> tuple[str, ...]:
@@ -97,7 +97,7 @@ def parse_query(q: str) -> SearchQuery:
 
 
 def _parse_year(value: str) -> tuple[int, int]:
-    m = _YEAR_RE.match(value.strip())
+    m = _YEAR_RE.fullmatch(value.strip())
     if not m:
         raise BadRequest(
             f"invalid year filter {value[:20]!r}: use year:2001 or year:1990-1999",

@@ -26,6 +26,9 @@ Social and plays
     ``DELIVERY_FOLLOW_SUGGESTIONS_SCAN`` (``2000``)   Friends-of-friends rows considered per
                                                       suggestion request (bounds its cost).
     ``DELIVERY_PLAY_MAX_FUTURE_S`` (``300``)          Clock skew allowed on a client ``played_at``.
+    ``DELIVERY_PLAY_MAX_AGE_S`` (``1209600``)         Oldest ``played_at`` accepted (14 days; at
+                                                      least 60 s, at most ten years); older
+                                                      plays are a 400 ``play_too_old``.
 
 Events
     ``DELIVERY_EVENTS_MAX_ATTEMPTS`` (``8``)          Deliveries of one event to one handler
@@ -55,6 +58,7 @@ class ModulesSettings(BaseSettings):
 
     follow_suggestions_scan: int = Field(2000, ge=10)
     play_max_future_s: int = Field(300, ge=0)
+    play_max_age_s: int = Field(14 * 86400, ge=60, le=3650 * 86400)
 
     events_max_attempts: int = Field(8, ge=2, le=100)
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from delivery.db import Database, contains_flags
 from delivery.errors import BadRequest
+from delivery.modules.bounds import epoch_ms_in_range
 from delivery.modules.ids import check_track_id, check_user_id, now_ms
 from delivery.modules.paging import decode_cursor, encode_cursor
 from delivery.modules.settings import ModulesSettings
@@ -134,6 +135,8 @@ class SocialService:
                 cursor_at = (int(at), user)
             except ValueError:
                 raise BadRequest("invalid cursor", code="invalid_cursor") from None
+            if not epoch_ms_in_range(cursor_at[0]):  # nor past what the database can bind
+                raise BadRequest("invalid cursor", code="invalid_cursor")
         if self.db.dialect == "postgresql":
             matches = (
                 "SELECT l.user_id, l.last_played_at, l.play_count, COUNT(*) OVER () AS total "

@@ -1,6 +1,7 @@
 """Routes of the web player.
 
 ==============================  ====================================================
+``GET /``                       a redirect to ``/player``
 ``GET /player``                 the page (``static/index.html``)
 ``GET /player/assets/{name}``   ``player.js``, ``player.css``, ``icon.svg`` (a fixed table)
 ``GET /player/config.json``     what the page needs to start: dev mode, the demo users
@@ -14,8 +15,9 @@ playlists, plays, friends-listened).
 ``POST /v1/dev/token`` mints with the same code as ``delivery token``
 (:func:`delivery.auth.mint_user_token` and the dev secret). It answers 404 — as
 if the route did not exist — unless ``DELIVERY_DEV_MODE`` is on, and it only
-mints for the fixed demo users, never for an arbitrary id: dev mode is the
-default, and a forgotten default must not hand out tokens for real accounts.
+mints for the fixed demo users, never for an arbitrary id: dev mode is opt-in
+(``make run`` turns it on; ``delivery serve`` refuses it on a non-loopback
+address), and a forgotten setting must not hand out tokens for real accounts.
 """
 
 from __future__ import annotations
@@ -92,6 +94,11 @@ def player_page(request: Request) -> Response:
             "Referrer-Policy": "no-referrer",
         },
     )
+
+
+@router.get("/", include_in_schema=False)
+def root() -> Response:
+    return RedirectResponse("/player", status_code=307)
 
 
 @router.get("/player/", include_in_schema=False)

@@ -29,7 +29,7 @@ from edge.cache.entry import ObjectMeta, entry_name
 
 log = logging.getLogger("edge.upstream")
 
-SHA_RE = re.compile(r"^[0-9a-fA-F]{64}$")
+SHA_RE = re.compile(r"[0-9a-fA-F]{64}")
 HEALTH_CACHE_S = 2.0
 
 
@@ -82,7 +82,7 @@ def default_etag(key: str, size: int, sha256: str | None) -> str:
 def checked_sha(value: str | None, source: str) -> str | None:
     if value is None:
         return None
-    if not SHA_RE.match(value.strip()):
+    if not SHA_RE.fullmatch(value.strip()):
         log.warning("ignoring malformed X-Checksum-SHA256 from %s", source)
         return None
     return value.strip().lower()

@@ -31,7 +31,7 @@ from edge.upstream import (
 from origin.keys import content_type_for
 from origin.logs import request_id_var
 
-_CONTENT_RANGE_RE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
+_CONTENT_RANGE_RE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 
 
 class HttpBody:
@@ -168,7 +168,7 @@ class HttpUpstream:
                 raise UpstreamError(f"{target}: response for {key!r} has no Content-Length")
             size = int(length)
         elif start > 0 and status == 206:
-            m = _CONTENT_RANGE_RE.match(h.get("content-range", ""))
+            m = _CONTENT_RANGE_RE.fullmatch(h.get("content-range", ""))
             if not m or int(m[1]) != start or int(m[2]) != int(m[3]) - 1:
                 raise UpstreamError(f"{target}: resume of {key!r} got a wrong Content-Range")
             size = int(m[3])

@@ -55,12 +55,18 @@ def make_clip(path: Path, lavfi: str, seconds: float, title: str) -> Path:
     return path
 
 
-def ingest(source: Path, track_id: str, store_url: str, title: str | None = None) -> Ingested:
-    """``encoder ingest SOURCE --track-id ID --store URL``: the real encoder, as a user runs it."""
+def ingest(
+    source: Path, track_id: str, store_url: str, title: str | None = None, *, replace=False
+) -> Ingested:
+    """``encoder ingest SOURCE --track-id ID --store URL``: the real encoder, as a user runs it.
+
+    ``replace`` publishes a new master over an existing track (``--replace``)."""
     argv = [sys.executable, "-m", "encoder.cli", "ingest", str(source), "--track-id", track_id]
     argv += ["--store", store_url, "--quiet"]
     if title:
         argv += ["--title", title]
+    if replace:
+        argv.append("--replace")
     done = subprocess.run(argv, capture_output=True, text=True, env=dict(os.environ), timeout=180)
     if done.returncode != 0:
         raise RuntimeError(f"encoder ingest failed ({done.returncode}): {done.stderr[-2000:]}")

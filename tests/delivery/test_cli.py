@@ -17,6 +17,7 @@ from delivery.cli import CliError, parse_duration
 
 def run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("DELIVERY_")}
+    full_env["DELIVERY_DEV_MODE"] = "true"  # these tests use the dev secrets; opt in
     full_env.update(env)
     full_env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
     return subprocess.run(

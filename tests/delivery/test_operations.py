@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from origin.errors import StoreUnavailable
@@ -76,3 +78,26 @@ async def test_openapi_documents_the_api(client):
     assert "StreamAnswer" in spec["components"]["schemas"]
     assert "/v1/admin/users/{user_id}/tier" in spec["paths"]
     assert (await client.get("/docs")).status_code == 200
+
+
+async def test_api_docs_load_nothing_from_other_hosts(client):
+    r = await client.get("/docs")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    html = r.text
+    # Every URL the page loads: src/href attributes, url(...) and JS string literals.
+    external = re.findall(r"""(?:https?:)?//[A-Za-z0-9.-]+\.[A-Za-z]{2,}[^\s"'<>)]*""", html)
+    assert external == []
+    assets = set(re.findall(r"""(?:src|href)=["']?(/[^"'\s>]+)""", html))
+    assets |= set(re.findall(r"""["'](/docs/static/[^"']+)["']""", html))
+    assert any(a.endswith(".js") for a in assets), html
+    for asset in assets:
+        got = await client.get(asset)
+        assert got.status_code == 200, asset
+        assert len(got.content) > 1000, asset
+    # ReDoc's bundle fetches its logo from the vendor's CDN at run time: not offered.
+    assert (await client.get("/redoc")).status_code == 404
+
+
+async def test_root_redirects_to_the_player(client):
+    r = await client.get("/", follow_redirects=False)
+    assert r.status_code in (302, 307) and r.headers["location"] == "/player"

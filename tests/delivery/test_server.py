@@ -29,6 +29,7 @@ def served(tmp_path, media_catalog):
         DELIVERY_DATABASE_URL=f"sqlite:///{tmp_path / 'data' / 'delivery.db'}",
         DELIVERY_EDGE_URL="http://127.0.0.1:9",
         DELIVERY_PORT=str(port),
+        DELIVERY_DEV_MODE="true",  # generated secrets and keys (opt-in)
     )
     server = ServerProcess(
         "delivery", [sys.executable, "-m", "delivery", "serve"], env=env, cwd=tmp_path
@@ -87,6 +88,7 @@ def test_served_end_to_end(served):
             data / "secrets" / "user-jwt",
             data / "secrets" / "delivery-admin-token",
             data / "keys" / "stream-signing.pem",
+            data / "delivery.db",
         ):
             assert stat.S_IMODE(secret.stat().st_mode) == 0o600, secret
 

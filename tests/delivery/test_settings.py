@@ -16,7 +16,8 @@ def clean_env(monkeypatch):
             monkeypatch.delenv(name)
 
 
-def test_defaults():
+def test_defaults(monkeypatch):
+    monkeypatch.setenv("DELIVERY_JWT_HS256_SECRETS", "s" * 32)  # dev mode is off by default
     s = load_settings()
     assert (s.host, s.port, s.signer, s.edge_url) == (
         "127.0.0.1",
@@ -29,10 +30,21 @@ def test_defaults():
     assert (s.url_ttl_s, s.url_ttl_max_s, s.url_ttl_duration_factor) == (900, 86400, 2.0)
     assert s.entitlements == {"free": [96, 160], "premium": [96, 160, 320]}
     assert s.jwt_algorithms == ["HS256", "RS256", "ES256", "EdDSA"]
-    assert s.dev_mode is True and s.bind_client_ip is False
+    assert s.dev_mode is False and s.dev_mode_allow_remote is False
+    assert s.bind_client_ip is False
+
+
+def test_without_dev_mode_or_secrets_the_error_is_one_line_naming_what_to_set():
+    with pytest.raises(SettingsError) as err:
+        load_settings()
+    message = str(err.value)
+    assert "\n" not in message
+    for name in ("DELIVERY_JWKS", "DELIVERY_JWT_HS256_SECRETS", "DELIVERY_DEV_MODE=true"):
+        assert name in message
 
 
 def test_environment_is_parsed(monkeypatch):
+    monkeypatch.setenv("DELIVERY_JWT_HS256_SECRETS", "s" * 32)
     monkeypatch.setenv("DELIVERY_JWT_ALGORITHMS", "EdDSA, HS256")
     monkeypatch.setenv(
         "DELIVERY_ENTITLEMENTS", '{"free": [96], "plus": [96, 160], "premium": [320, 96]}'

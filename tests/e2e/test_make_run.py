@@ -98,6 +98,9 @@ def make_run(tmp_path_factory):
         STACK_DELIVERY_PORT=str(ports["delivery"]),
         # The loadtest below makes ~10^5 requests: keep their access lines out of the pipe.
         EDGE_ACCESS_LOG=str(root / "edge-access.log"),
+        # `make run` turns dev mode on for its servers; the tests' own `delivery token`
+        # calls (dev secrets under ./data) need it too, now that it is off by default.
+        DELIVERY_DEV_MODE="true",
     )
     runner = Runner(root, env)
     try:

@@ -76,8 +76,29 @@ def test_missing_pull_token_file_fails_outside_dev_mode(tmp_path):
         s.resolve_pull_token()
 
 
+def test_dev_mode_is_opt_in_and_nothing_is_generated_without_it(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("EDGE_DEV_MODE", raising=False)
+    s = load_settings()
+    assert s.dev_mode is False
+    with pytest.raises(EdgeConfigError, match="EDGE_TOKEN_PUBLIC_KEYS.*EDGE_DEV_MODE=true"):
+        s.resolve_verification_keys()
+    with pytest.raises(EdgeConfigError, match="EDGE_PULL_TOKEN_FILE"):
+        s.resolve_pull_token()
+    assert not (tmp_path / "data").exists()
+
+
+def test_token_max_lifetime_defaults_to_delivery_ceiling(monkeypatch):
+    monkeypatch.delenv("EDGE_TOKEN_MAX_LIFETIME_S", raising=False)
+    assert load_settings().token_max_lifetime_s == 86400
+    monkeypatch.setenv("EDGE_TOKEN_MAX_LIFETIME_S", "0")
+    with pytest.raises(EdgeConfigError, match="EDGE_TOKEN_MAX_LIFETIME_S"):
+        load_settings()
+
+
 def test_dev_mode_generates_keys_and_pull_token_with_0600(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("EDGE_DEV_MODE", "true")
     s = load_settings()
     keys = s.resolve_verification_keys()
     token = s.resolve_pull_token()

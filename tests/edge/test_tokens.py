@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge.app import create_app
-from edge.token import SigningKey, hs256_signing_key, sign_stream_token
+from edge.token import SigningKey, TokenError, hs256_signing_key, sign_stream_token
 from tests.edge.conftest import KEY, PULL_TOKEN, put_random, serving
 
 pytestmark = pytest.mark.anyio
@@ -169,3 +169,82 @@ async def test_pull_tokens_can_be_switched_off(make_settings, store):
     async with serving(app) as client:
         code = await refused(client, PATH, headers={"authorization": f"Bearer {PULL_TOKEN}"})
     assert code == "pull_token_invalid"
+
+
+# -- time bounds on correctly signed tokens (issue 11) ------------------------------------
+
+
+def signed_claims(key: SigningKey, **claims) -> str:
+    """A token with exactly these claims, correctly signed with ``key``."""
+    body = {"path": PATH, "sub": "u", **claims}
+    return jwt.encode(body, key.key, algorithm=key.algorithm, headers={"kid": key.kid})
+
+
+YEAR = 365 * 86400
+
+
+async def test_iat_years_in_the_future_is_not_yet_valid(client, sign, upstream_calls):
+    token = sign(PATH, ttl=3600, now=time.time() + 3 * YEAR)
+    assert await refused(client, f"{PATH}?token={token}") == "token_not_yet_valid"
+    assert upstream_calls == []
+
+
+async def test_iat_a_little_ahead_is_tolerated_as_clock_skew(client, sign):
+    token = sign(PATH, ttl=600, now=time.time() + 3)
+    assert (await client.get(f"{PATH}?token={token}")).status_code == 200
+
+
+async def test_lifetime_beyond_the_maximum_is_refused(client, ed_key, upstream_calls):
+    now = int(time.time())
+    for exp in (now + 86400 + 1, 10**30, 2**63, 10**400):
+        token = signed_claims(ed_key, iat=now, exp=exp)
+        assert await refused(client, f"{PATH}?token={token}") == "token_lifetime_too_long", exp
+    assert upstream_calls == []
+    at_most = signed_claims(ed_key, iat=now, exp=now + 86400)
+    assert (await client.get(f"{PATH}?token={at_most}")).status_code == 200
+
+
+async def test_max_lifetime_is_a_setting(make_settings, store, ed_key):
+    put_random(store, KEY, 100)
+    app = create_app(make_settings(upstream=store.url, token_max_lifetime_s=600))
+    now = int(time.time())
+    async with serving(app) as client:
+        ok = signed_claims(ed_key, iat=now, exp=now + 600)
+        assert (await client.get(f"{PATH}?token={ok}")).status_code == 200
+        long = signed_claims(ed_key, iat=now, exp=now + 601)
+        assert await refused(client, f"{PATH}?token={long}") == "token_lifetime_too_long"
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"iat": 0, "exp": 1e30},
+        {"iat": 1.5e9, "exp": 1e30},
+        {"iat": True, "exp": 10**10},
+        {"iat": "now", "exp": 10**10},
+        {"iat": 0, "exp": float("inf")},
+        {"iat": 0, "exp": float("nan")},
+        {"iat": float("-inf"), "exp": 10**10},
+        {"iat": 0, "exp": 10**10, "nbf": float("inf")},
+    ],
+    ids=repr,
+)
+async def test_non_integer_or_non_finite_times_are_malformed(client, hs_key, claims):
+    token = signed_claims(hs_key, **claims)
+    assert await refused(client, f"{PATH}?token={token}") == "token_malformed"
+
+
+def test_memo_never_outlives_exp_and_bounds_are_checked_before_memoising(ed_key):
+    from edge.token import TokenLifetimeTooLong, TokenVerifier, verification_key_for
+
+    verifier = TokenVerifier([verification_key_for(ed_key)], cache_ttl_s=3600)
+    now = time.time()
+    short = sign_stream_token(PATH, key=ed_key, ttl_s=60, sub="u", now=now)
+    assert verifier.verify(short, PATH, now=now).exp == int(now) + 60
+    with pytest.raises(TokenError) as err:
+        verifier.verify(short, PATH, now=now + 61)  # a memo hit must not outlive exp
+    assert err.value.code == "token_expired"
+    long = signed_claims(ed_key, iat=int(now), exp=int(now) + 2 * 86400)
+    for _ in range(2):  # refused every time: a refusal is never memoised
+        with pytest.raises(TokenLifetimeTooLong):
+            verifier.verify(long, PATH, now=now)

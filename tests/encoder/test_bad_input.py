@@ -51,7 +51,7 @@ def test_a_bad_new_master_leaves_the_published_track_alone(media, store, setting
     before = store.list()
     latest_before = store.get_bytes(latest_key("t1"))
     with pytest.raises(InputError):
-        ingest(media["truncated.flac"], "t1", store, settings=settings)
+        ingest(media["truncated.flac"], "t1", store, settings=settings, replace=True)
     assert store.list() == before
     assert store.get_bytes(latest_key("t1")) == latest_before
     assert Latest.from_json(latest_before).version == good.version

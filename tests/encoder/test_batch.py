@@ -106,8 +106,9 @@ def test_batch_over_a_folder_of_20_mixed_files(media, tmp_path, work_dir):
     )
     assert done.returncode == 1, done.stderr
     lines = done.stdout.strip().splitlines()
-    assert lines[-1] == "21 items: 15 published, 0 already published, 5 failed, 1 skipped"
-    status = {line.split()[3]: line.split()[0] for line in lines[1:-1]}
+    assert lines[-2] == "21 items: 15 published, 0 already published, 5 failed, 1 skipped"
+    assert lines[-1] == f"store: {store_url}"
+    status = {line.split()[3]: line.split()[0] for line in lines[1:-2]}
     assert {n for n, s in status.items() if s == "published"} == {_unique(n) for n in GOOD}
     assert {n for n, s in status.items() if s == "failed"} == {_unique(n) for n in BAD}
     assert status["cover.png"] == "skipped"
@@ -116,17 +117,20 @@ def test_batch_over_a_folder_of_20_mixed_files(media, tmp_path, work_dir):
     store = open_store(store_url)
     manifest = Manifest.from_json(
         store.get_bytes(
-            next(k for k in store.list("tracks/tagged-flac/") if k.endswith("manifest.json"))
+            next(k for k in store.list("tracks/upload-tagged-flac/") if k.endswith("manifest.json"))
         )
     )
     assert manifest.tags["title"] == "Blue Sine"
-    assert {k.split("/")[1] for k in store.list()} == {slugify(_unique(n)) for n in GOOD}
+    assert {k.split("/")[1] for k in store.list()} == {
+        slugify(f"upload/{_unique(n)}") for n in GOOD
+    }
     assert list(work_dir.iterdir()) == []
 
     again = run_encoder("batch", str(folder), "--store", store_url, "--json", timeout=300, **env)
     assert again.returncode == 1
-    counts = json.loads(again.stdout)["counts"]
-    assert counts == {"published": 0, "already_published": 15, "failed": 5, "skipped": 1}
+    summary = json.loads(again.stdout)
+    assert summary["counts"] == {"published": 0, "already_published": 15, "failed": 5, "skipped": 1}
+    assert summary["store"] == store_url
 
 
 def test_batch_shard_and_csv(media, tmp_path, work_dir):
@@ -203,3 +207,78 @@ def test_sigterm_stops_a_batch_between_atomic_publications(media, tmp_path, work
         manifest = Manifest.from_json(store.get_bytes(key))
         assert all(store.exists(r.key) for r in manifest.renditions)
     assert list(work_dir.iterdir()) == []
+
+
+def test_only_audio_files_derive_ids_so_sidecars_sharing_a_stem_are_ignored(tmp_path):
+    album = tmp_path / "Night Drive"
+    album.mkdir()
+    sidecars = ["song.lrc", "song.txt", "song.jpg", "song.cue", "song.nfo", "song.log", "song"]
+    for name in ["song.ogg", *sidecars]:
+        (album / name).write_bytes(b"x")
+    items = {i.name: i for i in plan_directory(album)}
+    assert items["song.ogg"].error is None and items["song.ogg"].skipped is None
+    assert items["song.ogg"].track_id == "night-drive-song"
+    for name in sidecars:
+        assert items[name].skipped and "not an audio file" in items[name].skipped
+        assert items[name].error is None
+
+
+def test_a_folder_of_audio_with_sidecars_publishes_the_audio(media, tmp_path, work_dir):
+    album = tmp_path / "Night Drive"
+    album.mkdir()
+    shutil.copy(media["short.wav"], album / "song.wav")
+    for name in ("song.lrc", "song.txt", "song.jpg", "song.cue"):
+        (album / name).write_text("[00:00.00] la la la\n")
+    store_url = (tmp_path / "origin").as_uri()
+    done = run_encoder("batch", album, "--store", store_url, "--json", ENCODER_WORK_DIR=work_dir)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["counts"] == {"published": 1, "already_published": 0, "failed": 0, "skipped": 4}
+    (published,) = [i for i in summary["items"] if i["status"] == "published"]
+    assert published["track_id"] == "night-drive-song"
+
+
+def test_two_albums_holding_the_same_file_name_derive_different_ids(tmp_path):
+    for album in ("Album One", "Album Two"):
+        (tmp_path / album).mkdir()
+        (tmp_path / album / "01 Intro.flac").write_bytes(b"x")
+    together = [i.track_id for i in plan_directory(tmp_path)]
+    apart = [plan_directory(tmp_path / a)[0].track_id for a in ("Album One", "Album Two")]
+    assert together == apart == ["album-one-01-intro", "album-two-01-intro"]
+    long_name = tmp_path / ("A" * 80)
+    long_name.mkdir()
+    (long_name / ("B" * 80 + ".flac")).write_bytes(b"x")
+    (derived,) = [i.track_id for i in plan_directory(long_name)]
+    assert len(derived) <= 64 and validate_track_id(derived)
+    assert derived == plan_directory(long_name)[0].track_id
+
+
+def test_batch_refuses_to_repoint_a_track_at_another_source_without_replace(
+    media, tmp_path, work_dir
+):
+    # the same album folder name in two upload areas: both derive "intro-01-intro"
+    first, second = tmp_path / "a" / "Intro", tmp_path / "b" / "Intro"
+    for folder, source in ((first, "short.wav"), (second, "mono.flac")):
+        folder.mkdir(parents=True)
+        shutil.copy(media[source], folder / "01 Intro.flac")
+    store_url = (tmp_path / "origin").as_uri()
+    env = {"ENCODER_WORK_DIR": work_dir}
+    done = run_encoder("batch", first, "--store", store_url, "--json", **env)
+    assert done.returncode == 0, done.stderr
+    version = json.loads(done.stdout)["items"][0]["version"]
+    latest = tmp_path / "origin" / "tracks" / "intro-01-intro" / "latest.json"
+    before = latest.read_bytes()
+
+    refused = run_encoder("batch", second, "--store", store_url, **env)
+    assert refused.returncode == 1, refused.stderr
+    lines = refused.stdout.strip().splitlines()
+    assert lines[-2] == "1 items: 0 published, 0 already published, 1 failed, 0 skipped"
+    row = next(line for line in lines if line.startswith("failed"))
+    assert "intro-01-intro" in row and version in row and "--replace" in row
+    assert latest.read_bytes() == before
+    assert len(list((tmp_path / "origin" / "tracks" / "intro-01-intro").iterdir())) == 2
+
+    replaced = run_encoder("batch", second, "--store", store_url, "--replace", "--json", **env)
+    assert replaced.returncode == 0, replaced.stderr
+    new_version = json.loads(replaced.stdout)["items"][0]["version"]
+    assert new_version != version and json.loads(latest.read_text())["version"] == new_version

@@ -49,6 +49,34 @@ def test_ingest_prints_one_json_object_then_already_published(media, tmp_path, w
     repeat = json.loads(again.stdout)
     assert repeat["status"] == "already_published" and repeat["version"] == summary["version"]
     assert repeat["renditions"] == summary["renditions"]
+    assert summary["store"] == repeat["store"] == store
+    assert f"in {store}" in done.stderr
+
+
+def test_ingest_refuses_another_source_for_an_existing_track_unless_replace(
+    media, tmp_path, work_dir
+):
+    store = (tmp_path / "origin").as_uri()
+    env = {"ENCODER_WORK_DIR": work_dir}
+    first = encoder("ingest", media["short.wav"], "--track-id", "t1", "--store", store, **env)
+    assert first.returncode == 0, first.stderr
+    version = json.loads(first.stdout)["version"]
+    latest = tmp_path / "origin" / "tracks" / "t1" / "latest.json"
+    before = latest.read_bytes()
+
+    refused = encoder("ingest", media["mono.flac"], "--track-id", "t1", "--store", store,
+                      "--quiet", **env)  # fmt: skip
+    assert refused.returncode == 1
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("encoder: error: track 't1' ")
+    assert version in lines[0] and str(media["mono.flac"]) in lines[0]
+    assert "--replace" in lines[0] and refused.stdout == ""
+    assert latest.read_bytes() == before
+
+    replaced = encoder("ingest", media["mono.flac"], "--track-id", "t1", "--store", store,
+                       "--replace", **env)  # fmt: skip
+    assert replaced.returncode == 0, replaced.stderr
+    assert json.loads(latest.read_text())["version"] == json.loads(replaced.stdout)["version"]
 
 
 def test_store_defaults_to_the_environment_then_data_origin(media, tmp_path, work_dir):
@@ -80,6 +108,10 @@ def test_store_defaults_to_the_environment_then_data_origin(media, tmp_path, wor
     )
     assert default.returncode == 0, default.stderr
     assert (tmp_path / "data/origin/tracks/s1/latest.json").is_file()
+    # the default store is relative to the current directory: the summary names it resolved
+    resolved = (tmp_path / "data/origin").resolve().as_uri()
+    assert json.loads(default.stdout)["store"] == resolved
+    assert f"in {resolved}" in default.stderr
 
 
 @pytest.mark.parametrize(

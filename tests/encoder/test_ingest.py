@@ -5,7 +5,7 @@ from mutagen.flac import Picture
 from mutagen.oggvorbis import OggVorbis
 
 import encoder.pipeline as ingest_module
-from encoder import UsageError, VerificationError, ingest
+from encoder import ConflictError, UsageError, VerificationError, ingest
 from encoder.profile import get_profile, version_for
 from origin.keys import latest_key, manifest_key
 from origin.manifest import Latest, Manifest
@@ -159,11 +159,37 @@ def test_reingest_repairs_a_missing_latest(media, store, settings):
 
 def test_a_new_master_is_a_new_version_and_the_old_one_stays(media, store, settings, tmp_path):
     old = ingest(media["music.flac"], "t1", store, settings=settings)
-    new = ingest(media["other_master.flac"], "t1", store, settings=settings)
+    new = ingest(media["other_master.flac"], "t1", store, settings=settings, replace=True)
     assert new.version != old.version
     _assert_published(store, new, tmp_path)
     assert store.exists(manifest_key("t1", old.version))
     assert store.exists(f"tracks/t1/{old.version}/96.ogg")
+
+
+def test_another_source_never_takes_over_a_track_without_replace(media, store, settings):
+    old = ingest(media["short.wav"], "t1", store, settings=settings)
+    before = store.list()
+    with pytest.raises(ConflictError) as caught:
+        ingest(media["mono.flac"], "t1", store, settings=settings)
+    message = str(caught.value)
+    assert "'t1'" in message and old.version in message and "mono.flac" in message
+    assert "--replace" in message and "\n" not in message
+    assert store.list() == before  # nothing uploaded, latest.json untouched
+    assert Latest.from_json(store.get_bytes(latest_key("t1"))).version == old.version
+
+    # the same master under another profile is the same track: no --replace needed
+    abr = ingest(media["short.wav"], "t1", store, settings=settings, profile="abr")
+    assert abr.status == "published" and abr.version != old.version
+
+    new = ingest(media["mono.flac"], "t1", store, settings=settings, replace=True)
+    assert Latest.from_json(store.get_bytes(latest_key("t1"))).version == new.version
+    # going back to a published version of another source is a replacement too
+    with pytest.raises(ConflictError):
+        ingest(media["short.wav"], "t1", store, settings=settings)
+    assert Latest.from_json(store.get_bytes(latest_key("t1"))).version == new.version
+    back = ingest(media["short.wav"], "t1", store, settings=settings, replace=True)
+    assert back.status == "already_published" and back.version == old.version
+    assert Latest.from_json(store.get_bytes(latest_key("t1"))).version == old.version
 
 
 def test_force_repairs_a_damaged_version_with_the_same_bytes(media, store, settings, ffmpeg_exe):

@@ -51,7 +51,7 @@ def test_publish_order_and_invisible_failure(media, any_store, settings, work_di
     faulty = FaultyStore(any_store, fail_after=2)
 
     with pytest.raises(PublishError, match="nothing was published"):
-        ingest(media["other_master.flac"], "t1", faulty, settings=settings)
+        ingest(media["other_master.flac"], "t1", faulty, settings=settings, replace=True)
 
     new_version = version_for(sha256_file(media["other_master.flac"]), get_profile("quality"))
     assert faulty.uploads == 2
@@ -61,7 +61,7 @@ def test_publish_order_and_invisible_failure(media, any_store, settings, work_di
     assert list(work_dir.iterdir()) == []  # temp files cleaned up
 
     # A retry publishes the version whole, over the invisible leftovers.
-    retry = ingest(media["other_master.flac"], "t1", any_store, settings=settings)
+    retry = ingest(media["other_master.flac"], "t1", any_store, settings=settings, replace=True)
     assert retry.status == "published" and retry.version == new_version
     assert Latest.from_json(any_store.get_bytes(latest_key("t1"))).version == new_version
 
@@ -107,7 +107,7 @@ def _ingest_killed_at_second_upload(
         "ENCODER_WORK_DIR": str(work_dir),
         "PYTHONPATH": str(ROOT),
     }
-    argv = [sys.executable, "-c", KILLER, "ingest", str(source), "--track-id", "t1"]
+    argv = [sys.executable, "-c", KILLER, "ingest", str(source), "--track-id", "t1", "--replace"]
     return subprocess.run(
         [*argv, "--store", store_url], env=env, capture_output=True, text=True, timeout=120
     )

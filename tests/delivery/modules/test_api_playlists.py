@@ -480,6 +480,34 @@ async def test_follow_and_libraries(api, auth, uid):
     assert got["followers"]["total"] == 0
 
 
+async def test_unfollowing_a_private_playlist_answers_like_an_unknown_id(api, auth, uid):
+    from delivery.modules.ids import new_playlist_id
+
+    owner, fan, stranger = uid(), uid(), uid()
+    private = (await make_playlist(api, auth, owner, name="Secret", public=False))["id"]
+    unknown = new_playlist_id()
+    answers = []
+    for pid in (private, unknown):
+        r = await api.request("DELETE", f"/v1/playlists/{pid}/followers", headers=auth(stranger))
+        body = assert_error(r, 404, "playlist_not_found")
+        answers.append(body["error"]["message"].replace(pid, "ID"))
+    assert answers[0] == answers[1]
+    # Someone who followed it while it was public may still leave after it turned private.
+    await api.put(f"/v1/playlists/{private}", json={"public": True}, headers=auth(owner))
+    r = await api.put(f"/v1/playlists/{private}/followers", headers=auth(fan))
+    assert r.status_code == 200
+    await api.put(f"/v1/playlists/{private}", json={"public": False}, headers=auth(owner))
+    r = await api.request("DELETE", f"/v1/playlists/{private}/followers", headers=auth(fan))
+    assert r.status_code == 200
+    got = (await api.get(f"/v1/playlists/{private}", headers=auth(owner))).json()
+    assert got["followers"]["total"] == 0
+    # Once gone, it is unknown to them again; the owner may always leave their own.
+    r = await api.request("DELETE", f"/v1/playlists/{private}/followers", headers=auth(fan))
+    assert_error(r, 404, "playlist_not_found")
+    r = await api.request("DELETE", f"/v1/playlists/{private}/followers", headers=auth(owner))
+    assert r.status_code == 200
+
+
 async def test_reads_are_cached_by_snapshot_and_never_stale(api, auth, uid, tracks, modules):
     me = uid()
     pid = (await make_playlist(api, auth, me))["id"]

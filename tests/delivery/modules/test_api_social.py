@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from delivery.modules.ids import iso_ms, now_ms
 from tests.delivery.modules.support import assert_error, seed_tracks
 
 pytestmark = pytest.mark.anyio
@@ -136,17 +137,19 @@ async def test_friends_listened(api, auth, uid, modules):
     me, early, late, stranger, quiet = uid(), uid(), uid(), uid(), uid()
     track, other = seed_tracks(modules.catalog, uid("t"), 2)
     await follow(api, auth, me, early, late, quiet)
-    await play(api, auth, early, track, "p1", "2026-01-01T10:00:00Z")
-    await play(api, auth, late, track, "p2", "2026-01-02T10:00:00Z")
-    await play(api, auth, early, track, "p3", "2026-01-01T09:00:00Z")  # older: last stays 10:00
-    await play(api, auth, stranger, track, "p4", "2026-01-03T10:00:00Z")  # not followed
-    await play(api, auth, quiet, other, "p5", "2026-01-04T10:00:00Z")  # another track
+    hour = 3_600_000
+    day1 = now_ms() // hour * hour - 5 * 24 * hour  # plays must be recent (play_max_age_s)
+    await play(api, auth, early, track, "p1", iso_ms(day1 + 10 * hour))
+    await play(api, auth, late, track, "p2", iso_ms(day1 + 34 * hour))
+    await play(api, auth, early, track, "p3", day1 + 9 * hour)  # older: last stays 10:00
+    await play(api, auth, stranger, track, "p4", day1 + 58 * hour)  # not followed
+    await play(api, auth, quiet, other, "p5", day1 + 82 * hour)  # another track
     r = await api.get(f"/v1/tracks/{track}/friends-listened", headers=auth(me))
     assert r.status_code == 200, r.text
     body = r.json()
     assert [(i["user"]["id"], i["play_count"]) for i in body["items"]] == [(late, 1), (early, 2)]
-    assert body["items"][0]["last_played_at"] == "2026-01-02T10:00:00.000Z"
-    assert body["items"][1]["last_played_at"] == "2026-01-01T10:00:00.000Z"
+    assert body["items"][0]["last_played_at"] == iso_ms(day1 + 34 * hour)
+    assert body["items"][1]["last_played_at"] == iso_ms(day1 + 10 * hour)
     assert body["total"] == 2 and body["next"] is None
     # Paging by cursor.
     r = await api.get(f"/v1/tracks/{track}/friends-listened", params={"limit": 1}, headers=auth(me))

@@ -1,0 +1,1 @@
+"""Pieces every server part shares and that belong to none of them (imports no part)."""

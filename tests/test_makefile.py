@@ -1,0 +1,47 @@
+"""`make run` installs what running needs and nothing more; `make test` adds the test extras.
+
+Checked with ``make -n`` (print, do not run) in a fresh copy: no virtualenv yet."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _planned(target: str, fresh: Path) -> list[str]:
+    done = subprocess.run(
+        ["make", "-n", target], cwd=fresh, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
+@pytest.fixture
+def fresh(tmp_path) -> Path:
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    for name in ("Makefile", "pyproject.toml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    return tmp_path
+
+
+def test_make_run_on_a_fresh_clone_installs_the_package_only(fresh):
+    lines = _planned("run", fresh)
+    installs = [line for line in lines if "pip install" in line and "--upgrade pip" not in line]
+    assert installs and all(line.rstrip().endswith("-e .") for line in installs), installs
+    assert not any("[test]" in line for line in lines)
+    assert not any("apt-get" in line for line in lines)  # no system packages for the tests
+    assert lines[-1].endswith("-m scripts.run_stack")
+
+
+def test_make_test_on_a_fresh_clone_adds_the_test_extras(fresh):
+    lines = _planned("test", fresh)
+    assert any("pip install" in line and "'.[test]'" in line for line in lines)
+    assert any(line.startswith(".venv/bin/python -m venv") or "-m venv .venv" in line
+               for line in lines)  # fmt: skip
+    assert lines[-1].startswith(".venv/bin/python -m pytest")
