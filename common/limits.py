@@ -11,6 +11,7 @@ from typing import Any
 DEFAULT_MAX_HEADER_BYTES = 16 * 1024
 DEFAULT_HEADER_TIMEOUT_S = 10.0
 DEFAULT_IDLE_TIMEOUT_S = 5.0
+DEFAULT_BODY_TIMEOUT_S = 30.0
 DEFAULT_MAX_CONNECTIONS = 1024
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 # A body on a part that never reads one (GET/HEAD only) is refused past this.
@@ -18,7 +19,13 @@ GET_ONLY_MAX_BODY_BYTES = 64 * 1024
 # Body bytes still arriving after the response are discarded up to this, then we close.
 DRAIN_MAX_BYTES = 64 * 1024
 
-REASONS = ("headers_too_large", "header_timeout", "idle_timeout", "body_too_large")
+REASONS = (
+    "headers_too_large",
+    "header_timeout",
+    "idle_timeout",
+    "body_too_large",
+    "body_timeout",
+)
 
 
 @dataclass(frozen=True)
@@ -29,11 +36,13 @@ class ConnectionLimits:
     max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
     header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S
     idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
     max_connections: int = DEFAULT_MAX_CONNECTIONS
     max_body_bytes: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("max_header_bytes", "header_timeout_s", "idle_timeout_s", "max_connections"):
+        positive = ("max_header_bytes", "header_timeout_s", "idle_timeout_s", "body_timeout_s")
+        for name in (*positive, "max_connections"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive")
         if self.max_body_bytes is not None and self.max_body_bytes < 0:
@@ -44,12 +53,14 @@ class ConnectionLimits:
         cls, part: str, settings: Any, max_body_bytes: int | None = None
     ) -> ConnectionLimits:
         """The limits a part's settings name (``max_header_bytes``, ``header_timeout_s``,
-        ``idle_timeout_s``, ``max_connections``: the same fields in every part)."""
+        ``idle_timeout_s``, ``body_timeout_s``, ``max_connections``: the same fields in
+        every part)."""
         return cls(
             part,
             max_header_bytes=settings.max_header_bytes,
             header_timeout_s=settings.header_timeout_s,
             idle_timeout_s=settings.idle_timeout_s,
+            body_timeout_s=settings.body_timeout_s,
             max_connections=settings.max_connections,
             max_body_bytes=max_body_bytes,
         )

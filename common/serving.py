@@ -15,6 +15,10 @@ each the equivalent of an nginx directive:
 * ``idle_timeout_s`` (``keepalive_timeout``): a connection that never sent a byte
   is closed after ``min(idle_timeout_s, header_timeout_s)``; between requests
   uvicorn's keep-alive timeout is set to it.
+* ``body_timeout_s`` (``client_body_timeout``): the longest pause between two
+  reads of a request body the client has not finished sending (not counted while
+  uvicorn itself pauses reading because the app is behind). Past it: 408 (or a
+  plain close once the response started).
 * ``max_connections`` (``worker_connections``): open connections per worker; the
   next one is answered 503 and closed at once.
 * ``max_body_bytes`` (``client_max_body_size``, optional): body bytes received on
@@ -98,7 +102,7 @@ class _Refusal(Exception):
         self.reason, self.status, self.code, self.message = reason, status, code, message
         # A body refusal concerns the request ``self.cycle`` serves; a head refusal
         # concerns a request that has no cycle yet.
-        self.in_body = reason == "body_too_large"
+        self.in_body = reason in ("body_too_large", "body_timeout")
 
 
 def _headers_too_large(limit: int) -> _Refusal:
@@ -134,6 +138,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head = 0
         self._head_started = 0.0
         self._body = 0
+        self._body_waiting = 0.0  # when the body's last bytes arrived (0.0: no body due)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -185,10 +190,13 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             raise _headers_too_large(self._max_head)
         self._head = -1
         self._head_started = 0.0
+        # A request without a body completes right after this, which clears the clock.
+        self._body_waiting = self.loop.time()
         _on_headers_complete(self)  # not super(): this runs on every request
 
     def on_body(self, body: bytes) -> None:
         self._body += len(body)
+        self._body_waiting = self.loop.time()
         limit = self.limits.max_body_bytes
         if limit is not None and self._body > limit:
             raise _Refusal(
@@ -201,6 +209,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         self._head = 0  # the next byte starts the next request's head
         self._body = 0
+        self._body_waiting = 0.0
         _on_message_complete(self)
 
     def timeout_keep_alive_handler(self) -> None:
@@ -231,7 +240,19 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         transport.close()
 
     def check_deadlines(self, now: float) -> None:
-        """Called by the sweep: close a connection past its header or first-byte deadline."""
+        """Called by the sweep: close a connection past its header, first-byte or body
+        deadline."""
+        waiting = self._body_waiting
+        if waiting and not self.flow.read_paused and now - waiting >= self.limits.body_timeout_s:
+            self._refuse(
+                _Refusal(
+                    "body_timeout",
+                    408,
+                    "body_timeout",
+                    f"request body stalled for {self.limits.body_timeout_s:g} s",
+                )
+            )
+            return
         started = self._head_started
         if self._head < 0 or not started:
             return

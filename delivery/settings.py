@@ -34,6 +34,8 @@ Service
                                             first byte; then 408 and closed.
     ``DELIVERY_IDLE_TIMEOUT_S`` (``5``)     A connection idle this long (no byte since it
                                             opened, or between keep-alive requests) is closed.
+    ``DELIVERY_BODY_TIMEOUT_S`` (``30``)    Longest pause in a request body still being sent;
+                                            then 408 (or a plain close) and closed.
     ``DELIVERY_MAX_CONNECTIONS`` (``1024``) Open connections per worker; the next one gets
                                             503 and is closed (see :mod:`common.serving`).
     ``DELIVERY_MAX_BODY_BYTES`` (``1048576``)  Largest request body, checked before parsing
@@ -109,6 +111,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings import SettingsError as PydanticSettingsError
 
 from common.limits import (
+    DEFAULT_BODY_TIMEOUT_S,
     DEFAULT_HEADER_TIMEOUT_S,
     DEFAULT_IDLE_TIMEOUT_S,
     DEFAULT_MAX_BODY_BYTES,
@@ -153,6 +156,7 @@ class DeliverySettings(BaseSettings):
     max_header_bytes: int = Field(DEFAULT_MAX_HEADER_BYTES, ge=1024, le=1 << 20)
     header_timeout_s: float = Field(DEFAULT_HEADER_TIMEOUT_S, gt=0, le=3600)
     idle_timeout_s: float = Field(DEFAULT_IDLE_TIMEOUT_S, gt=0, le=3600)
+    body_timeout_s: float = Field(DEFAULT_BODY_TIMEOUT_S, gt=0, le=3600)
     max_connections: int = Field(DEFAULT_MAX_CONNECTIONS, ge=1, le=1_000_000)
     max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, ge=1024, le=1 << 30)
 

@@ -23,6 +23,8 @@ Serving
                                              first byte; then 408 and closed.
     ``EDGE_IDLE_TIMEOUT_S`` (``5``)          A connection idle this long (no byte since it
                                              opened, or between keep-alive requests) is closed.
+    ``EDGE_BODY_TIMEOUT_S`` (``30``)         Longest pause in a request body still being sent;
+                                             then 408 (or a plain close) and closed.
     ``EDGE_MAX_CONNECTIONS`` (``1024``)      Open connections per worker; the next one gets
                                              503 and is closed (see :mod:`common.serving`).
 
@@ -79,6 +81,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.limits import (
+    DEFAULT_BODY_TIMEOUT_S,
     DEFAULT_HEADER_TIMEOUT_S,
     DEFAULT_IDLE_TIMEOUT_S,
     DEFAULT_MAX_CONNECTIONS,
@@ -133,6 +136,7 @@ class EdgeSettings(BaseSettings):
     max_header_bytes: int = Field(DEFAULT_MAX_HEADER_BYTES, ge=1024, le=1 << 20)
     header_timeout_s: float = Field(DEFAULT_HEADER_TIMEOUT_S, gt=0, le=3600)
     idle_timeout_s: float = Field(DEFAULT_IDLE_TIMEOUT_S, gt=0, le=3600)
+    body_timeout_s: float = Field(DEFAULT_BODY_TIMEOUT_S, gt=0, le=3600)
     max_connections: int = Field(DEFAULT_MAX_CONNECTIONS, ge=1, le=1_000_000)
 
     upstream: CommaList = ["http://127.0.0.1:8090"]

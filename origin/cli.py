@@ -145,7 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
         "and list, read or write the objects in it.",
         epilog="Settings: ORIGIN_STORE, ORIGIN_HOST, ORIGIN_PORT, ORIGIN_PULL_TOKEN, "
         "ORIGIN_PULL_TOKEN_FILE, ORIGIN_LOG_LEVEL, ORIGIN_MAX_HEADER_BYTES, "
-        "ORIGIN_HEADER_TIMEOUT_S, ORIGIN_IDLE_TIMEOUT_S, ORIGIN_MAX_CONNECTIONS. "
+        "ORIGIN_HEADER_TIMEOUT_S, ORIGIN_IDLE_TIMEOUT_S, ORIGIN_BODY_TIMEOUT_S, "
+        "ORIGIN_MAX_CONNECTIONS. "
         "Options override them.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -13,6 +13,8 @@
   connection's opening or a keep-alive request's first byte; then 408 and closed.
 - ``ORIGIN_IDLE_TIMEOUT_S`` (``5``): a connection idle this long (no byte since it opened,
   or between keep-alive requests) is closed.
+- ``ORIGIN_BODY_TIMEOUT_S`` (``30``): the longest pause in a request body still being sent;
+  then 408 (or a plain close) and closed.
 - ``ORIGIN_MAX_CONNECTIONS`` (``1024``): open connections; the next one gets 503 and is closed.
 
 Bad values stop the process at start-up with one line naming the variable.
@@ -27,6 +29,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.limits import (
+    DEFAULT_BODY_TIMEOUT_S,
     DEFAULT_HEADER_TIMEOUT_S,
     DEFAULT_IDLE_TIMEOUT_S,
     DEFAULT_MAX_CONNECTIONS,
@@ -64,6 +67,7 @@ class OriginSettings(BaseSettings):
     max_header_bytes: int = Field(DEFAULT_MAX_HEADER_BYTES, ge=1024, le=1 << 20)
     header_timeout_s: float = Field(DEFAULT_HEADER_TIMEOUT_S, gt=0, le=3600)
     idle_timeout_s: float = Field(DEFAULT_IDLE_TIMEOUT_S, gt=0, le=3600)
+    body_timeout_s: float = Field(DEFAULT_BODY_TIMEOUT_S, gt=0, le=3600)
     max_connections: int = Field(DEFAULT_MAX_CONNECTIONS, ge=1, le=1_000_000)
 
     @field_validator("store")

@@ -32,12 +32,13 @@ from common.connections import ConnectionCollector
 from common.limits import ConnectionLimits
 from common.serving import BodyLimit, error_response
 from edge.token import ensure_dev_keypair
-from tests.support.servers import VENV_BIN, ServerProcess, free_port
+from tests.support.servers import VENV_BIN, ServerProcess, on_free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PULL_TOKEN = "bounds-test-pull-token-0123456789"
 HEADER_TIMEOUT_S = 1.0
 IDLE_TIMEOUT_S = 1.0
+BODY_TIMEOUT_S = 1.0
 MAX_CONNECTIONS = 100
 MAX_BODY = 1 << 20
 SLACK_S = 3.0  # sweep interval, scheduling, a loaded CI machine
@@ -50,6 +51,7 @@ def limits_env(prefix: str) -> dict[str, str]:
     return {
         f"{prefix}_HEADER_TIMEOUT_S": str(HEADER_TIMEOUT_S),
         f"{prefix}_IDLE_TIMEOUT_S": str(IDLE_TIMEOUT_S),
+        f"{prefix}_BODY_TIMEOUT_S": str(BODY_TIMEOUT_S),
         f"{prefix}_MAX_CONNECTIONS": str(MAX_CONNECTIONS),
         f"{prefix}_LOG_LEVEL": "warning",
     }
@@ -79,7 +81,10 @@ class Server:
 
 
 def start(part: str, tmp: Path) -> Server:
-    port = free_port()
+    return on_free_port(lambda port: _start(part, tmp, port))
+
+
+def _start(part: str, tmp: Path, port: int) -> Server:
     store = tmp / "store"
     store.mkdir(parents=True, exist_ok=True)
     if part == "origin":
@@ -272,6 +277,32 @@ def test_slow_headers_are_cut_at_the_header_timeout(servers, part):
     assert (
         server.metric(f'{part}_connections_closed_by_limit_total{{reason="header_timeout"}}') >= 1
     )
+
+
+@pytest.mark.parametrize("part", PARTS)
+def test_a_stalled_body_is_cut_at_the_body_timeout(servers, part):
+    # The head arrives at once, then 10 of 1000 promised body bytes, then nothing.
+    server = servers[part]
+    method, path = ("POST", "/v1/me/playlists") if part == "delivery" else ("GET", server.health)
+    sock = server.connect()
+    try:
+        sock.sendall(
+            f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            "Content-Length: 1000\r\n\r\n".encode()
+            + b'{"name": "'
+        )
+        stalled = time.monotonic()
+        response, closed = read_until_closed(sock, BODY_TIMEOUT_S + SLACK_S + 5)
+    finally:
+        sock.close()
+    took = closed - stalled
+    report(part, "stalled body", closed_after_s=round(took, 2), status=status_of(response))
+    assert took < BODY_TIMEOUT_S + SLACK_S
+    if part == "delivery":  # the app waits for the body, so the bound answers
+        assert status_of(response) == 408
+        assert json_error(response)["code"] == "body_timeout"
+        assert server.metric('delivery_connections_closed_by_limit_total{reason="body_timeout"}')
+    # Origin and edge answer a GET without reading its body; the connection still closes.
 
 
 @pytest.mark.parametrize("part", PARTS)
@@ -665,6 +696,35 @@ async def test_protocol_deadlines(anyio_backend):
     assert transport.closed and transport.written.endswith(
         b'"header_timeout", "message": "request headers not received within 1 s"}}'
     )
+    protocol.connection_lost(None)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_protocol_body_timeout_counts_pauses_not_the_whole_body(anyio_backend):
+    protocol, transport = _protocol(body_timeout_s=2)
+    protocol.data_received(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 30\r\n\r\n")
+    started = protocol.loop.time()
+    protocol.check_deadlines(started + 1.5)
+    protocol.data_received(b"b" * 10)  # a read restarts the clock
+    resumed = protocol.loop.time()
+    protocol.check_deadlines(resumed + 1.5)
+    assert not transport.closed
+    protocol.flow.pause_reading()  # the app is behind: a pause that is ours is not counted
+    protocol.check_deadlines(resumed + 10)
+    assert not transport.closed
+    protocol.flow.resume_reading()
+    protocol.check_deadlines(resumed + 2.5)
+    assert transport.closed and transport.written.startswith(b"HTTP/1.1 408 ")
+    assert b'"body_timeout"' in transport.written
+    assert protocol.stats.closed["body_timeout"] >= 1
+    protocol.connection_lost(None)
+    # A request without a body never starts the clock.
+    protocol, transport = _protocol(body_timeout_s=1)
+    protocol.data_received(GET)
+    await _settle()
+    protocol.check_deadlines(protocol.loop.time() + 0.9)
+    assert not transport.closed
     protocol.connection_lost(None)
 
 
