@@ -25,14 +25,14 @@ from fastapi_offline import FastAPIOffline
 from common.serving import BodyLimit
 from delivery import api, credentials, modules, player
 from delivery.auth import JwksError, JwksKeySet, JwtAuthenticator
-from delivery.catalog import Catalog
 from delivery.context import DeliveryContext
 from delivery.db import Database, DatabaseError, open_database
 from delivery.errors import error_response, install_error_handlers
 from delivery.events import TRACK_PUBLISHED
 from delivery.metrics import DeliveryMetrics, MetricsMiddleware
-from delivery.pathguard import ControlCharacterGuard
 from delivery.ratelimit import TokenBucketLimiter
+from delivery.requestguard import RequestGuard
+from delivery.resolver import TrackResolver
 from delivery.settings import DeliverySettings, SettingsError, load_settings
 from delivery.signing import build_signer
 from delivery.streams import StreamIssuer
@@ -138,7 +138,7 @@ def create_app(
         db, settings.entitlements, settings.default_tier, cache_ttl_s=settings.tier_cache_ttl_s
     )
     authenticator = build_authenticator(settings, tiers, jwks_client=jwks_client)
-    catalog = Catalog(
+    catalog = TrackResolver(
         store,
         ttl_s=settings.catalog_ttl_s,
         negative_ttl_s=settings.catalog_negative_ttl_s,
@@ -215,7 +215,8 @@ def create_app(
             allow_methods=["GET", "PUT", "POST", "DELETE"],
             allow_headers=["Authorization", "Content-Type"],
         )
-    app.add_middleware(ControlCharacterGuard)  # `/v1/me%0A` is not `/v1/me` (delivery.pathguard)
+    # `/v1/me%0A` is not `/v1/me`; no NUL, lone surrogate or 1 MB-deep JSON (delivery.requestguard)
+    app.add_middleware(RequestGuard)
     app.add_middleware(MetricsMiddleware, metrics=metrics, access_log=settings.access_log)
     _document_security(app)
     modules.install_modules(app)

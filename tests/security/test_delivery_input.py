@@ -93,7 +93,7 @@ def stack(tmp_path_factory) -> SimpleNamespace:
         rate_limit_per_s=0,
     )
     app = create_app(settings)
-    app.state.modules.catalog.sync()
+    app.state.modules.track_index.sync()
     client = TestClient(app, raise_server_exceptions=False, base_url="http://delivery.test")
     r = client.post("/v1/me/playlists", json={"name": "mine", "public": False}, headers=bearer(ME))
     assert r.status_code == 201, r.text
@@ -498,7 +498,7 @@ NEWLINE_CASES = {
     "follow-playlist": ("PUT", "/v1/playlists/{p}%0A/followers", {}),
     "unfollow-playlist": ("DELETE", "/v1/playlists/{p}%0A/followers", {}),
     "collaborators": ("GET", "/v1/playlists/{p}%0A/collaborators", {}),
-    # after a fixed segment: Starlette routes with re.match and "$" (delivery.pathguard)
+    # after a fixed segment: Starlette routes with re.match and "$" (delivery.requestguard)
     "me": ("GET", "/v1/me%0A", {}),
     "admin-tier-suffix": ("PUT", "/v1/admin/users/bob/tier%0A", {"json": {"tier": "premium"}}),
 }
@@ -689,3 +689,59 @@ def test_a_strangers_request_on_a_private_playlist_is_an_unknown_ids_404(stack):
     r = client.get(f"/v1/playlists/{stack.private}", headers=bearer(ME))
     assert r.status_code == 200 and r.json()["followers"]["total"] == 0
     assert r.json()["tracks"]["total"] == 1
+
+
+# -- bodies and queries the parser or the database cannot take -------------------------
+
+DEEP = b"[" * 200_000 + b"]" * 200_000
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/v1/me/playlists", DEEP),
+        ("POST", "/v1/me/playlists", b'{"name": {"a": ' * 100 + b"1" + b"}" * 100 + b"}"),
+        ("POST", "/v1/me/playlists", b'{"name": "\\ud800"}'),
+        ("POST", "/v1/me/playlists", b'{"name": "a\\u0000b"}'),
+        ("POST", "/v1/me/playlists", b'{"name": "ok", "description": "\\udfff"}'),
+        ("POST", "/v1/me/plays", b'{"items": [{"track_id": "\\u0000"}]}'),
+        ("PUT", "/v1/me/following?type=user", b'{"ids": ["\\ud83d"]}'),
+        ("POST", "/v1/admin/events", DEEP),
+        ("POST", "/v1/dev/token", DEEP),
+    ],
+)
+def test_json_the_database_cannot_store_is_a_400(stack, method, path, body):
+    headers = {"content-type": "application/json", **auth_for(path)}
+    r = stack.client.request(method, path, content=body, headers=headers)
+    error = assert_error_body(r, status=400)
+    assert error["code"] == "invalid_request"
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["q=a%00b", "q=abc%0Adef", "q=%7F", "ids=bob%00", "limit=1%00"],
+)
+def test_control_characters_in_a_query_are_a_400(stack, query):
+    path = "/v1/search" if query.startswith(("q=", "limit=")) else "/v1/me/following/contains"
+    r = stack.client.get(f"{path}?{query}", headers=bearer(ME))
+    assert assert_error_body(r, status=400)["code"] == "invalid_request"
+
+
+def test_a_surrogate_pair_and_plain_unicode_still_work(stack):
+    body = json.dumps({"name": "Pl\u00e4y \U0001f3b5 \u97f3\u697d"}).encode()  # escaped pair
+    r = stack.client.post(
+        "/v1/me/playlists",
+        content=body,
+        headers={"content-type": "application/json", **bearer(ME)},
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["name"] == "Pl\u00e4y \U0001f3b5 \u97f3\u697d"
+
+
+def test_depth_scan_ignores_brackets_inside_strings():
+    from delivery.requestguard import depth_exceeds
+
+    assert not depth_exceeds(b'{"a": "' + b"[" * 500 + b'"}', 64)
+    assert not depth_exceeds(b'{"a": "\\"[[[[[["}', 3)
+    assert depth_exceeds(b"[" * 65, 64)
+    assert not depth_exceeds(b"[" * 64 + b"]" * 64, 64)
