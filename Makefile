@@ -11,15 +11,17 @@ TEST_STAMP := $(VENV)/.installed-test
 PYTEST_ARGS ?=
 
 # System packages the test-suite drives for real: nginx (secure_link comparison),
-# wrk (benchmarks), PostgreSQL (database backend), Chromium (browser e2e test).
-APT_PACKAGES := nginx-light wrk postgresql chromium
-APT_PROBES   := /usr/sbin/nginx /usr/bin/wrk /usr/lib/postgresql /usr/bin/chromium
+# wrk (benchmarks), PostgreSQL (database backend), Chromium (browser e2e test),
+# Redis (shared rate limits).
+APT_PACKAGES := nginx-light wrk postgresql chromium redis-server
+APT_PROBES   := /usr/sbin/nginx /usr/bin/wrk /usr/lib/postgresql /usr/bin/chromium /usr/bin/redis-server
 
-.PHONY: run test lint deps venv test-venv clean bench help
+.PHONY: run test test-fast lint deps venv test-venv clean bench help
 
 help:
 	@echo "make run    set up and serve the stack on embedded defaults"
 	@echo "make test   set up and run ruff + the whole test-suite"
+	@echo "make test-fast  ruff + the tests not marked slow (no e2e stack): the inner loop"
 	@echo "make bench  run the benchmarks under bench/"
 	@echo "make clean  remove ./data and the virtualenv"
 
@@ -52,6 +54,11 @@ lint: test-venv
 
 test: test-venv deps lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The inner loop: everything but the tests marked `slow` (the end-to-end stack, process
+# soak tests); `make test` still runs those too.
+test-fast: test-venv deps lint
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 run: venv
 	$(BIN)/python -m scripts.run_stack

@@ -30,7 +30,7 @@ from delivery.db import Database, DatabaseError, open_database
 from delivery.errors import error_response, install_error_handlers
 from delivery.events import TRACK_PUBLISHED
 from delivery.metrics import DeliveryMetrics, MetricsMiddleware
-from delivery.ratelimit import TokenBucketLimiter
+from delivery.ratelimit import open_rate_limiter
 from delivery.requestguard import RequestGuard
 from delivery.resolver import TrackResolver
 from delivery.settings import DeliverySettings, SettingsError, load_settings
@@ -165,7 +165,7 @@ def create_app(
         tiers=tiers,
         authenticator=authenticator,
         issuer=issuer,
-        limiter=TokenBucketLimiter(settings.rate_limit_per_s, settings.rate_limit_burst),
+        limiter=open_rate_limiter(settings, db),
         metrics=metrics,
         admin_tokens=tuple(credentials.admin_tokens(settings, create=settings.dev_mode)),
     )

@@ -24,7 +24,7 @@ import sys
 from collections.abc import Sequence
 from typing import get_args
 
-from delivery import modules
+from delivery.modules.cli import add_catalog_commands
 from delivery.settings import DeliverySettings, SettingsError, load_settings
 from origin.logs import configure_logging
 
@@ -231,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     # The modules (playlists, search, social) add their own commands, e.g. `catalog sync`.
     # They set `func(args)`; ours set `handler(args, settings)`.
-    modules.add_cli_commands(sub)
+    add_catalog_commands(sub)
     return parser
 
 

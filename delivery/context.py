@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from delivery.auth import JwtAuthenticator
-from delivery.catalog import Catalog
 from delivery.db import Database
 from delivery.metrics import DeliveryMetrics
-from delivery.ratelimit import TokenBucketLimiter
+from delivery.ratelimit import RateLimiter
+from delivery.resolver import TrackResolver
 from delivery.settings import DeliverySettings
 from delivery.streams import StreamIssuer
 from delivery.tiers import TierStore
@@ -20,10 +20,10 @@ class DeliveryContext:
     settings: DeliverySettings
     db: Database
     store: ObjectStore
-    catalog: Catalog
+    catalog: TrackResolver
     tiers: TierStore
     authenticator: JwtAuthenticator
     issuer: StreamIssuer
-    limiter: TokenBucketLimiter
+    limiter: RateLimiter
     metrics: DeliveryMetrics
     admin_tokens: tuple[str, ...]

@@ -54,6 +54,11 @@ class DeliveryMetrics:
         self.rate_limited = Counter(
             "delivery_rate_limited", "Stream requests refused by the rate limit", registry=r
         )
+        self.rate_limit_errors = Counter(
+            "delivery_rate_limit_errors",
+            "Stream requests let through unchecked: the rate-limit engine did not answer",
+            registry=r,
+        )
         self.catalog_reads = Counter(
             "delivery_catalog_store_reads", "Catalog reads that reached the store", registry=r
         )

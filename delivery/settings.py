@@ -82,9 +82,11 @@ Signed URLs
     ``DELIVERY_URL_TTL_DURATION_FACTOR`` (``2.0``)  ... stretched to this many track durations
     ``DELIVERY_URL_TTL_MAX_S`` (``86400``)  ... and never beyond this (at most 24 h).
     ``DELIVERY_BIND_CLIENT_IP`` (``false``) Bind URLs to the caller's address.
-    ``DELIVERY_RATE_LIMIT_PER_S`` (``5``)   URL issuances per user per second (token
-                                            bucket refill); ``0`` disables the limit.
-    ``DELIVERY_RATE_LIMIT_BURST`` (``30``)  Bucket size.
+    ``DELIVERY_RATE_LIMIT_PER_S`` (``5``)   URL issuances per user per second, shared by
+                                            every worker and host; ``0`` disables the limit.
+    ``DELIVERY_RATE_LIMIT_BURST`` (``30``)  Issuances a rested user may make at once.
+    ``DELIVERY_REDIS_URL`` (unset)          ``redis://host:port/db``: the rate limits live
+                                            in Redis instead of the database.
     edge:       ``DELIVERY_SIGNING_KEY_FILE`` (``{data_dir}/keys/stream-signing.pem``, Ed25519,
                 generated with its ``.pub.pem`` in dev mode), or ``DELIVERY_SIGNING_HS256_SECRET``
                 instead; ``DELIVERY_SIGNING_KID`` overrides the derived key id.
@@ -193,6 +195,7 @@ class DeliverySettings(BaseSettings):
     bind_client_ip: bool = False
     rate_limit_per_s: float = Field(5.0, ge=0)
     rate_limit_burst: int = Field(30, ge=1)
+    redis_url: str | None = None
 
     signing_key_file: Path | None = None
     signing_hs256_secret: SecretStr | None = None
@@ -222,7 +225,7 @@ class DeliverySettings(BaseSettings):
         return split_commas(v)
 
     @field_validator("jwt_issuer", "jwt_audience", "jwks", "tier_claim", "signing_kid",
-                     mode="before")  # fmt: skip
+                     "redis_url", mode="before")  # fmt: skip
     @classmethod
     def _empty_is_none(cls, v: object) -> object:
         if isinstance(v, str) and not v.strip():
@@ -246,6 +249,15 @@ class DeliverySettings(BaseSettings):
     @classmethod
     def _secret_length(cls, v: list[str]) -> list[str]:
         return check_hs256_secrets(v)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, v: str | None) -> str | None:
+        if v is not None:
+            parts = urlsplit(v)
+            if parts.scheme not in ("redis", "rediss") or not parts.hostname:
+                raise ValueError(f"{v!r} is not a redis:// or rediss:// URL with a host")
+        return v
 
     @field_validator("edge_url")
     @classmethod

@@ -15,11 +15,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from delivery.catalog import Catalog, Track
 from delivery.entitlements import NotEntitled, select_bitrate, url_ttl_s
 from delivery.errors import ApiError
 from delivery.identity import Principal
 from delivery.metrics import DeliveryMetrics
+from delivery.resolver import Track, TrackResolver
 from delivery.signing.port import SigningError, UrlRequest, UrlSigner
 
 
@@ -39,7 +39,7 @@ class StreamIssuer:
     def __init__(
         self,
         *,
-        catalog: Catalog,
+        catalog: TrackResolver,
         signer: UrlSigner,
         entitlements: Mapping[str, Sequence[int]],
         quality_bitrates: Mapping[str, int],

@@ -13,8 +13,7 @@ Modules, one concept each::
     settings.py     EDGE_* settings, validated at start-up
     metrics.py      counters and the Prometheus exposition
     access_log.py   buffered JSON-lines access log
-    loadtest.py     ``edge loadtest`` (loadclient.py: its lean HTTP client)
-    cli.py          ``edge serve | loadtest | sign``
+    cli.py          ``edge serve | sign``, and ``edge loadtest`` (the loadtest package)
 
 See ``edge/README.md`` for running it, and :mod:`edge.fill` for what a client
 sees when the upstream fails mid-transfer.

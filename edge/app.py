@@ -81,6 +81,33 @@ def query_token(query: bytes) -> str | None:
     return token or None
 
 
+def path_error(key: str) -> str | None:
+    """Why ``key`` is not an object the edge serves, or None when it is one."""
+    try:
+        if parse_key(key).kind == "latest":
+            return "latest.json is mutable; the edge serves versioned objects"
+    except InvalidKey as exc:
+        return str(exc)
+    return None
+
+
+def read_headers(headers) -> tuple:
+    """``(range, if-none-match, if-range, authorization, request id)`` of an object request."""
+    range_h = if_none_match = if_range = auth = rid = None
+    for name, value in headers:
+        if name == REQUEST_ID_HEADER_BYTES:
+            rid = accept_request_id(value)
+        elif name == b"range":
+            range_h = value.decode("latin-1")
+        elif name == b"if-none-match":
+            if_none_match = value.decode("latin-1")
+        elif name == b"if-range":
+            if_range = value.decode("latin-1")
+        elif name == b"authorization":
+            auth = value
+    return range_h, if_none_match, if_range, auth, rid
+
+
 def build_upstream(
     settings: EdgeSettings,
     pull_token: str | None,
@@ -151,7 +178,7 @@ class EdgeApp:
         )
         self.access_log = AccessLog.open(settings.access_log)
         self.pull_cache_control = cache_control(settings.pull_max_age_s)
-        self.collector = EdgeCollector(self.stats, self._gauges)
+        self.collector = EdgeCollector(self.stats, self._live)
         self._started = False
 
     # -- lifecycle -------------------------------------------------------------------
@@ -227,14 +254,19 @@ class EdgeApp:
         ).encode()
         await send_simple(send, 200 if ready else 503, body, b"application/json")
 
-    def _gauges(self) -> dict:
+    def _live(self) -> dict:
+        """What /metrics reads from the caches, fills and upstream when it is scraped."""
+        upstream = self.upstream
         return {
             "memory_bytes": self.memory.bytes,
             "memory_objects": len(self.memory),
             "disk_bytes": self.disk.bytes,
             "disk_objects": self.disk.entries,
             "fills_in_progress": len(self.fills),
-            "upstreams": self.upstream.describe(),
+            "evictions": {"memory": self.memory.evictions, "disk": self.disk.evictions},
+            "upstream_requests": upstream.requests,
+            "upstream_failures": upstream.failures,
+            "upstreams": upstream.describe(),
         }
 
     # -- objects ---------------------------------------------------------------------
@@ -255,64 +287,21 @@ class EdgeApp:
             head = method == "HEAD"
             key = path[1:]
             entry = self.memory.get(key)
-            if entry is None:  # a key in the memory tier was validated on its way in
-                try:
-                    if parse_key(key).kind == "latest":
-                        raise InvalidKey(
-                            "latest.json is mutable; the edge serves versioned objects"
-                        )
-                except InvalidKey as exc:
-                    out.status, out.error = 400, "invalid_path"
-                    out.nbytes = await send_error(send, 400, out.error, str(exc), head=head)
-                    return
+            # A key in the memory tier was validated on its way in.
+            if entry is None and (invalid := path_error(key)) is not None:
+                out.status, out.error = 400, "invalid_path"
+                out.nbytes = await send_error(send, 400, out.error, invalid, head=head)
+                return
             path_checked = True
-            if_none_match = if_range = auth = None
-            for name, value in scope["headers"]:
-                if name == REQUEST_ID_HEADER_BYTES:
-                    rid = accept_request_id(value)
-                    rid_token = request_id_var.set(rid)  # read by a fill this request starts
-                elif name == b"range":
-                    range_h = value.decode("latin-1")
-                elif name == b"if-none-match":
-                    if_none_match = value.decode("latin-1")
-                elif name == b"if-range":
-                    if_range = value.decode("latin-1")
-                elif name == b"authorization":
-                    auth = value
+            range_h, if_none_match, if_range, auth, rid = read_headers(scope["headers"])
+            if rid is not None:
+                rid_token = request_id_var.set(rid)  # read by a fill this request starts
             token = query_token(scope["query_string"])
-            shield = token is None and auth is not None
-            if shield:
-                if not self._pull_token_ok(auth):
-                    out.status, out.error = 403, "pull_token_invalid"
-                    out.nbytes = await send_error(
-                        send, 403, out.error, "the bearer token is not an accepted pull token",
-                        head=head,
-                    )  # fmt: skip
-                    return
-                cc = self.pull_cache_control
-            else:
-                try:
-                    claims = self.verifier.verify(token, path, ip, now)
-                except TokenError as exc:
-                    out.status, out.error = 403, exc.code
-                    out.nbytes = await send_error(send, 403, exc.code, exc.message, head=head)
-                    return
-                cc = cache_control(claims.exp - int(now))
-
-            req = ObjectRequest(key, head, cc, range_h, if_none_match, if_range, shield)
-            if entry is not None:
-                self.stats.hits_memory += 1
-                if now - entry.last_touch > TOUCH_INTERVAL_S:
-                    entry.last_touch = now
-                    self.disk.touch(key)
-                await self.respond.from_memory(send, req, entry, out)
-                return
-            opened = self.disk.open(key)
-            if opened is not None:
-                self.stats.hits_disk += 1
-                await self.respond.from_disk(send, receive, req, opened, out, now)
-                return
-            await self.respond.from_fill(send, receive, req, out)
+            shield = token is None and auth is not None  # a child edge with the pull token
+            cc = await self._authorise(send, token, auth, shield, path, ip, now, head, out)
+            if cc is not None:
+                req = ObjectRequest(key, head, cc, range_h, if_none_match, if_range, shield)
+                await self._answer(send, receive, req, entry, now, out)
         except ResponseAborted as exc:
             out.aborted, out.error = True, exc.code
             log.warning("aborted %s %s: %s", method, path, exc.message)
@@ -320,18 +309,57 @@ class EdgeApp:
         except ClientGone:
             out.aborted, out.error = True, "client_gone"
         finally:
-            stats = self.stats
-            stats.responses[out.status] = stats.responses.get(out.status, 0) + 1
-            stats.bytes_sent += out.nbytes
-            if out.error is not None:
-                stats.error(out.error)
-            self.access_log.record(
-                now, method, path, out.status, range_h, out.nbytes, out.cache, ip,
-                (time.perf_counter() - started) * 1000.0, out.error, out.aborted, path_checked,
-                rid,
-            )  # fmt: skip
+            self._record(out, now, started, method, path, ip, range_h, rid, path_checked)
             if rid_token is not None:
                 request_id_var.reset(rid_token)
+
+    async def _authorise(
+        self, send, token, auth, shield, path, ip, now, head, out: Outcome
+    ) -> tuple[bytes, bytes] | None:
+        """The response's Cache-Control header, or None once a 403 was sent."""
+        if shield:
+            if self._pull_token_ok(auth):
+                return self.pull_cache_control
+            out.error = "pull_token_invalid"
+            message = "the bearer token is not an accepted pull token"
+        else:
+            try:
+                claims = self.verifier.verify(token, path, ip, now)
+            except TokenError as exc:
+                out.error, message = exc.code, exc.message
+            else:
+                return cache_control(claims.exp - int(now))
+        out.status = 403
+        out.nbytes = await send_error(send, 403, out.error, message, head=head)
+        return None
+
+    async def _answer(self, send, receive, req: ObjectRequest, entry, now: float, out) -> None:
+        """From the memory tier, the disk tier, or the shared fill, in that order."""
+        if entry is not None:
+            self.stats.hits_memory += 1
+            if now - entry.last_touch > TOUCH_INTERVAL_S:
+                entry.last_touch = now
+                self.disk.touch(req.key)
+            await self.respond.from_memory(send, req, entry, out)
+            return
+        opened = self.disk.open(req.key)
+        if opened is not None:
+            self.stats.hits_disk += 1
+            await self.respond.from_disk(send, receive, req, opened, out, now)
+            return
+        await self.respond.from_fill(send, receive, req, out)
+
+    def _record(self, out: Outcome, now, started, method, path, ip, range_h, rid, checked):
+        """Count the response and write its access-log line."""
+        stats = self.stats
+        stats.responses[out.status] = stats.responses.get(out.status, 0) + 1
+        stats.bytes_sent += out.nbytes
+        if out.error is not None:
+            stats.error(out.error)
+        self.access_log.record(
+            now, method, path, out.status, range_h, out.nbytes, out.cache, ip,
+            (time.perf_counter() - started) * 1000.0, out.error, out.aborted, checked, rid,
+        )  # fmt: skip
 
     def _pull_token_ok(self, auth: bytes) -> bool:
         scheme, _, credential = auth.partition(b" ")
@@ -364,12 +392,19 @@ def create_app(settings: EdgeSettings | None = None, **kwargs) -> EdgeApp:
     return EdgeApp(settings or load_settings(), **kwargs)
 
 
+class _DropAborts(logging.Filter):
+    """uvicorn logs a traceback for every exception leaving the app. An aborted fill
+    response is expected behaviour (and already in the access log), so keep one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, ResponseAborted)
+
+
 def create_app_from_env() -> EdgeApp:
     """uvicorn factory for ``edge serve`` (each worker process builds its own)."""
-    from edge.cli import install_log_filters
-
     settings = load_settings()
     if not logging.getLogger().handlers:
         configure_logging("edge", settings.log_level)
-    install_log_filters()
+    logging.getLogger("uvicorn.error").addFilter(_DropAborts())
     return create_app(settings)

@@ -48,11 +48,6 @@ class CircuitBreaker:
             return True
         return False
 
-    def retry_after(self) -> float:
-        if self.state == CLOSED:
-            return 0.0
-        return max(0.0, self.opened_at + self.reset_s - self._clock())
-
     def success(self) -> None:
         self.state = CLOSED
         self.failures = 0

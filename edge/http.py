@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 
+from cachetools import LRUCache
+
 from edge.cache.entry import ObjectMeta
 from origin.ranges import MalformedRange, RangeNotSatisfiable, parse_range
 
@@ -72,8 +74,7 @@ def if_range_matches(header: str, etag: str, last_modified: str | None) -> bool:
     return last_modified is not None and header == last_modified
 
 
-_RANGE_MEMO: dict[tuple[str, int], tuple[int, int] | None | int] = {}
-_RANGE_MEMO_MAX = 8192
+_RANGE_MEMO: LRUCache[tuple[str, int], tuple[int, int] | None | int] = LRUCache(8192)
 
 
 def parse_range_memo(header: str, size: int) -> tuple[int, int] | None | int:
@@ -98,8 +99,6 @@ def parse_range_memo(header: str, size: int) -> tuple[int, int] | None | int:
         result = None  # RFC 9110: a server may ignore a Range it cannot parse
     except RangeNotSatisfiable:
         result = 416
-    if len(_RANGE_MEMO) >= _RANGE_MEMO_MAX:
-        _RANGE_MEMO.clear()
     _RANGE_MEMO[memo_key] = result
     return result
 

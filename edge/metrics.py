@@ -9,15 +9,13 @@ shared state and therefore the same in every worker.
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
-    HistogramMetricFamily,
     Metric,
 )
 
@@ -26,26 +24,8 @@ from common.connections import ConnectionCollector
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
-class Histogram:
-    """A cumulative-bucket histogram without locks (one event loop per process)."""
-
-    def __init__(self, buckets: tuple[float, ...] = LATENCY_BUCKETS) -> None:
-        self.buckets = buckets
-        self.counts = [0] * (len(buckets) + 1)
-        self.sum = 0.0
-        self.count = 0
-
-    def observe(self, value: float) -> None:
-        self.counts[bisect.bisect_left(self.buckets, value)] += 1
-        self.sum += value
-        self.count += 1
-
-    def cumulative(self) -> list[tuple[str, int]]:
-        out, running = [], 0
-        for bound, n in zip((*self.buckets, float("inf")), self.counts, strict=True):
-            running += n
-            out.append(("+Inf" if bound == float("inf") else repr(bound), running))
-        return out
+def _histogram(name: str, doc: str) -> Histogram:
+    return Histogram(name, doc, buckets=LATENCY_BUCKETS, registry=None)
 
 
 class EdgeStats:
@@ -63,43 +43,47 @@ class EdgeStats:
         self.origin_resumes = 0
         self.origin_bytes = 0
         self.fill_failures: dict[str, int] = {}
-        self.origin_ttfb = Histogram()
-        self.fill_duration = Histogram()
+        # Observed once per fill, not per request: prometheus-client's own type (unregistered:
+        # several apps may live in one process; the collector below yields them).
+        self.origin_ttfb = _histogram(
+            "edge_origin_ttfb_seconds", "Time to the upstream's response headers"
+        )
+        self.fill_duration = _histogram(
+            "edge_fill_duration_seconds", "Duration of a whole-object fill"
+        )
 
     def error(self, reason: str) -> None:
         self.errors[reason] = self.errors.get(reason, 0) + 1
 
 
-class EdgeCollector:
-    """Reads :class:`EdgeStats` and live gauges at scrape time."""
+def _counts(name: str, doc: str, label: str, counts: dict) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, doc, labels=[label])
+    for value, n in sorted(counts.items()):
+        family.add_metric([str(value)], n)
+    return family
 
-    def __init__(self, stats: EdgeStats, gauges: Callable[[], dict[str, Any]]) -> None:
+
+class EdgeCollector:
+    """Reads :class:`EdgeStats` and live values (``live()``, see ``EdgeApp``) at scrape time."""
+
+    def __init__(self, stats: EdgeStats, live: Callable[[], dict[str, Any]]) -> None:
         self.stats = stats
-        self.gauges = gauges
+        self.live = live
 
     def collect(self) -> Iterator[Metric]:
         s = self.stats
-        c = CounterMetricFamily(
-            "edge_cache_requests", "Object requests by cache outcome", labels=["result"]
-        )
-        c.add_metric(["hit_memory"], s.hits_memory)
-        c.add_metric(["hit_disk"], s.hits_disk)
-        c.add_metric(["miss"], s.misses)
-        c.add_metric(["coalesced"], s.coalesced)
-        yield c
+        results = {
+            "hit_memory": s.hits_memory,
+            "hit_disk": s.hits_disk,
+            "miss": s.misses,
+            "coalesced": s.coalesced,
+        }
+        yield _counts("edge_cache_requests", "Object requests by cache outcome", "result", results)
         yield CounterMetricFamily(
             "edge_bytes_sent", "Body bytes sent to clients", value=s.bytes_sent
         )
-        c = CounterMetricFamily("edge_responses", "Responses by HTTP status", labels=["status"])
-        for status, n in sorted(s.responses.items()):
-            c.add_metric([str(status)], n)
-        yield c
-        c = CounterMetricFamily(
-            "edge_errors", "Refused or failed requests by reason", labels=["reason"]
-        )
-        for reason, n in sorted(s.errors.items()):
-            c.add_metric([reason], n)
-        yield c
+        yield _counts("edge_responses", "Responses by HTTP status", "status", s.responses)
+        yield _counts("edge_errors", "Refused or failed requests by reason", "reason", s.errors)
         yield CounterMetricFamily(
             "edge_origin_fetches", "Whole-object fills started upstream", value=s.origin_fetches
         )
@@ -110,20 +94,12 @@ class EdgeCollector:
         yield CounterMetricFamily(
             "edge_origin_bytes", "Bytes received from upstream", value=s.origin_bytes
         )
-        c = CounterMetricFamily(
-            "edge_fill_failures", "Fills that failed, by reason", labels=["reason"]
+        yield _counts(
+            "edge_fill_failures", "Fills that failed, by reason", "reason", s.fill_failures
         )
-        for reason, n in sorted(s.fill_failures.items()):
-            c.add_metric([reason], n)
-        yield c
-        for name, doc, h in (
-            ("edge_origin_ttfb_seconds", "Time to the upstream's response headers", s.origin_ttfb),
-            ("edge_fill_duration_seconds", "Duration of a whole-object fill", s.fill_duration),
-        ):
-            m = HistogramMetricFamily(name, doc)
-            m.add_metric([], h.cumulative(), sum_value=h.sum)
-            yield m
-        g = self.gauges()
+        yield from s.origin_ttfb.collect()
+        yield from s.fill_duration.collect()
+        g = self.live()
         for name, doc in (
             ("memory_bytes", "Bytes held by this process's memory tier"),
             ("memory_objects", "Objects in this process's memory tier"),
@@ -134,6 +110,15 @@ class EdgeCollector:
             yield GaugeMetricFamily(
                 f"edge_cache_{name}" if "fills" not in name else f"edge_{name}", doc, value=g[name]
             )
+        yield _counts(
+            "edge_cache_evictions", "Objects evicted by this process", "tier", g["evictions"]
+        )
+        requests = g["upstream_requests"]
+        yield CounterMetricFamily(
+            "edge_upstream_requests", "Requests sent upstream", value=requests
+        )
+        failures = g["upstream_failures"]
+        yield _counts("edge_upstream_failures", "Failed upstream attempts", "reason", failures)
         m = GaugeMetricFamily("edge_upstream_circuit_open", "1 while an upstream's breaker is open",
                               labels=["upstream"])  # fmt: skip
         for up in g["upstreams"]:

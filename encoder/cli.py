@@ -251,7 +251,7 @@ def _cmd_batch(args, settings) -> int:
 
 
 def _cmd_verify(args, settings) -> int:
-    from encoder.catalog import track_ids
+    from encoder.listing import track_ids
     from encoder.verify import verify_track
 
     store = _open_store(args.store or settings.store)
@@ -293,7 +293,7 @@ def _cmd_verify(args, settings) -> int:
 
 
 def _cmd_ls(args, settings) -> int:
-    from encoder.catalog import list_tracks
+    from encoder.listing import list_tracks
 
     entries = list_tracks(_open_store(args.store or settings.store))
     if args.json:

@@ -22,9 +22,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from encoder.errors import PublishError
-from origin.errors import ObjectNotFound, StoreError
-from origin.keys import latest_key, manifest_key
-from origin.manifest import Latest, Manifest, ManifestError
+from origin import manifest as published
+from origin.errors import ManifestError, StoreError, TrackNotFound, VersionNotFound
+from origin.keys import latest_key
+from origin.manifest import Latest, Manifest
 from origin.store import ObjectStore
 
 UploadCallback = Callable[[int, int], None]  # (renditions uploaded, total)
@@ -33,8 +34,8 @@ UploadCallback = Callable[[int, int], None]  # (renditions uploaded, total)
 def read_manifest(store: ObjectStore, track_id: str, version: str) -> Manifest | None:
     """The published manifest of ``version``, or None if that version was never completed."""
     try:
-        return Manifest.from_json(store.get_bytes(manifest_key(track_id, version)))
-    except ObjectNotFound:
+        return published.read_manifest(store, track_id, version)
+    except VersionNotFound:
         return None
     except ManifestError as exc:
         raise PublishError(
@@ -45,11 +46,10 @@ def read_manifest(store: ObjectStore, track_id: str, version: str) -> Manifest |
 
 
 def read_latest(store: ObjectStore, track_id: str) -> Latest | None:
+    """The track's ``latest.json``, or None if there is none (or only a damaged one)."""
     try:
-        return Latest.from_json(store.get_bytes(latest_key(track_id)))
-    except ObjectNotFound:
-        return None
-    except ManifestError:
+        return published.read_latest(store, track_id)
+    except (TrackNotFound, ManifestError):
         return None  # a damaged pointer is replaced by the next publication
     except StoreError as exc:
         raise PublishError(f"cannot read the store: {exc}") from exc

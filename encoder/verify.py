@@ -24,8 +24,7 @@ from encoder.probe import ogg_tail_complete
 from encoder.profile import Profile
 from encoder.transcode import ffmpeg_input
 from origin.errors import ObjectNotFound, StoreError
-from origin.keys import latest_key, manifest_key
-from origin.manifest import Latest, Manifest, ManifestError
+from origin.manifest import read_latest, read_manifest
 from origin.store import ObjectStore, sha256_file
 
 DURATION_TOLERANCE_S = 0.1
@@ -171,14 +170,12 @@ def verify_track(
     """Check the ``version`` (default: latest) of ``track_id`` in ``store``."""
     report = TrackReport(track_id)
     try:
+        named_by_latest = version is None
         if version is None:
-            version = Latest.from_json(store.get_bytes(latest_key(track_id))).version
+            version = read_latest(store, track_id).version
         report.version = version
-        manifest = Manifest.from_json(store.get_bytes(manifest_key(track_id, version)))
-    except ObjectNotFound as exc:
-        report.problems.append(f"missing {exc}")
-        return report
-    except (ManifestError, StoreError) as exc:
+        manifest = read_manifest(store, track_id, version, named_by_latest=named_by_latest)
+    except StoreError as exc:  # missing, damaged, or the store is down
         report.problems.append(str(exc))
         return report
     if not manifest.renditions:

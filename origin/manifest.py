@@ -3,9 +3,11 @@
 Readers ignore unknown fields and fill defaults for missing optional ones, so
 a newer writer never breaks an older reader. Writers use :meth:`Manifest.to_json`.
 
-Every part reads them from a store through :func:`read_latest`,
-:func:`read_manifest` and :func:`read_current` (``latest.json``, then the
-manifest it names), which map what can go wrong one way, on origin's error tree:
+Every part reads them from a store through :func:`read_latest` and
+:func:`read_manifest` (the current version is ``latest.json``, then the manifest
+of the version it names: ``named_by_latest=True``; callers cache or compare
+between the two reads), which map what can go wrong one way, on origin's error
+tree:
 
 * missing: :class:`~origin.errors.TrackNotFound` (no ``latest.json``) or
   :class:`~origin.errors.VersionNotFound` (no ``manifest.json``);
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -176,13 +178,6 @@ class Latest(_Model):
         return cls(version=version, published_at=utc_now())
 
 
-class Current(NamedTuple):
-    """A track's current version: its ``latest.json`` and the manifest that names."""
-
-    latest: Latest
-    manifest: Manifest
-
-
 def read_latest(store: ObjectStore, track_id: str) -> Latest:
     """The track's ``latest.json``; raises as the module docstring says."""
     key = latest_key(track_id)
@@ -225,12 +220,6 @@ def read_manifest(
             f"{key} names another track ({manifest.track_id!r} version {manifest.version!r})"
         )
     return manifest
-
-
-def read_current(store: ObjectStore, track_id: str) -> Current:
-    """``latest.json``, then the manifest it names (two reads)."""
-    latest = read_latest(store, track_id)
-    return Current(latest, read_manifest(store, track_id, latest.version, named_by_latest=True))
 
 
 def utc_now() -> str:

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from tests.support.servers import postgres_server, start_gcs_emulator, start_moto
+from tests.support.servers import postgres_server, redis_server, start_gcs_emulator, start_moto
 
 
 @pytest.fixture(scope="session")
@@ -43,6 +43,13 @@ def gcs_endpoint():
 def postgres_url():
     """URL of a throwaway PostgreSQL server started for this test session."""
     with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """URL of a throwaway Redis server started for this test session."""
+    with redis_server() as url:
         yield url
 
 

@@ -4,6 +4,7 @@ Checked with ``make -n`` (print, do not run) in a fresh copy: no virtualenv yet.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -14,8 +15,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _planned(target: str, fresh: Path) -> list[str]:
+    # Under `make test` the parent make's variables would make this one print
+    # "Entering/Leaving directory" lines: plan as a top-level make would.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
     done = subprocess.run(
-        ["make", "-n", target], cwd=fresh, capture_output=True, text=True, timeout=60
+        ["make", "--no-print-directory", "-n", target],
+        cwd=fresh,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout.splitlines()
@@ -45,3 +54,10 @@ def test_make_test_on_a_fresh_clone_adds_the_test_extras(fresh):
     assert any(line.startswith(".venv/bin/python -m venv") or "-m venv .venv" in line
                for line in lines)  # fmt: skip
     assert lines[-1].startswith(".venv/bin/python -m pytest")
+
+
+def test_make_test_fast_runs_lint_and_the_tests_not_marked_slow(fresh):
+    lines = _planned("test-fast", fresh)
+    assert any("ruff check" in line for line in lines)
+    assert any("ruff format --check" in line for line in lines)
+    assert lines[-1].startswith('.venv/bin/python -m pytest -m "not slow"')

@@ -417,3 +417,25 @@ _GIN_FASTUPDATE_OFF = "".join(
 MIGRATIONS += [
     Migration(5, "search indexes: GIN fastupdate off", "", _GIN_FASTUPDATE_OFF),
 ]
+
+
+# --- 6: rate limits shared by every worker and host (delivery.ratelimit) -------------------
+#
+# One row per user holding GCRA's theoretical arrival time (seconds since the epoch); a row
+# whose time has passed means the same as no row, so the table is swept, never migrated.
+
+_RATE_LIMITS = """
+CREATE TABLE rate_limits (
+    limit_key TEXT PRIMARY KEY,
+    tat {real} NOT NULL
+);
+"""
+
+MIGRATIONS += [
+    Migration(
+        6,
+        "rate limits",
+        _RATE_LIMITS.format(real="REAL"),
+        _RATE_LIMITS.format(real="DOUBLE PRECISION"),
+    ),
+]

@@ -99,8 +99,12 @@ class SQLiteDatabase:
             raise DatabaseError(f"SQLite: {exc}") from exc
         try:
             yield SQLiteTransaction(conn)
-        except BaseException:
+        except BaseException as exc:
             conn.execute("ROLLBACK")
+            # "database is locked" past busy_timeout, a full disk, a missing table: the
+            # database cannot serve, like PostgreSQL's OperationalError (503, not 500).
+            if isinstance(exc, sqlite3.OperationalError):
+                raise DatabaseError(f"SQLite: {exc}") from exc
             raise
         else:
             conn.execute("COMMIT")

@@ -14,7 +14,7 @@
   ``playlist.changed``, popularity and friends-listened on ``play.recorded``,
 * includes the routers (playlists, search, social/plays, admin events).
 
-:func:`add_cli_commands` adds ``delivery catalog sync``.
+``delivery catalog sync`` lives in :mod:`.cli` (added by the ``delivery`` command line).
 """
 
 from __future__ import annotations
@@ -48,11 +48,4 @@ def install_modules(app: FastAPI, settings: ModulesSettings | None = None) -> No
         app.include_router(module.router)
 
 
-def add_cli_commands(subparsers) -> None:
-    """Add the modules' subcommands (``catalog sync``) to the ``delivery`` CLI parser."""
-    from delivery.modules.cli import add_catalog_commands
-
-    add_catalog_commands(subparsers)
-
-
-__all__ = ["ModulesSettings", "add_cli_commands", "install_modules"]
+__all__ = ["ModulesSettings", "install_modules"]

@@ -42,7 +42,7 @@ def add_catalog_commands(subparsers) -> None:
 
 def run_catalog_sync(args: argparse.Namespace) -> int:
     from delivery.db import DatabaseError, open_database
-    from delivery.modules.catalog import Catalog
+    from delivery.modules.track_index import TrackIndex
     from origin.errors import StoreError
     from origin.store import open_store
 
@@ -57,7 +57,7 @@ def run_catalog_sync(args: argparse.Namespace) -> int:
         return 2
     try:
         db.migrate()
-        report = Catalog(db, store).sync(prune=args.prune)
+        report = TrackIndex(db, store).sync(prune=args.prune)
     except (StoreError, DatabaseError) as exc:
         print(f"delivery catalog sync: {exc}", file=sys.stderr)
         return 2

@@ -10,13 +10,13 @@ from prometheus_client import CollectorRegistry
 from delivery.db import Database
 from delivery.events import PLAY_RECORDED, PLAYLIST_CHANGED, TRACK_PUBLISHED, EventBus
 from delivery.modules.cache import SnapshotCache
-from delivery.modules.catalog import Catalog
 from delivery.modules.playlist_sharing import PlaylistSharing
 from delivery.modules.playlists import PlaylistService
 from delivery.modules.plays import PlayService
 from delivery.modules.search import SearchService
 from delivery.modules.settings import ModulesSettings
 from delivery.modules.social import SocialService
+from delivery.modules.track_index import TrackIndex
 from origin.store import ObjectStore
 
 
@@ -27,7 +27,7 @@ class Modules:
     store: ObjectStore | None
     events: EventBus
     cache: SnapshotCache
-    catalog: Catalog
+    track_index: TrackIndex
     search: SearchService
     playlists: PlaylistService
     sharing: PlaylistSharing
@@ -37,7 +37,7 @@ class Modules:
     def subscribe_handlers(self) -> None:
         """The modules' event handlers (each idempotent: delivery is at least once)."""
         self.events.subscribe(
-            TRACK_PUBLISHED, self.catalog.on_track_published, name="search.index_track"
+            TRACK_PUBLISHED, self.track_index.on_track_published, name="search.index_track"
         )
         self.events.subscribe(
             PLAYLIST_CHANGED, self.search.on_playlist_changed, name="search.index_playlist"
@@ -67,7 +67,7 @@ def build_modules(
         store=store,
         events=events,
         cache=cache,
-        catalog=Catalog(db, store),
+        track_index=TrackIndex(db, store),
         search=SearchService(db, settings),
         playlists=playlists,
         sharing=PlaylistSharing(playlists.access),

@@ -26,7 +26,6 @@ from typing import Any
 
 from delivery.db import Database, Transaction
 from delivery.events import Event
-from delivery.modules.catalog import ADD_TERMS
 from delivery.modules.search_query import (
     SearchQuery,
     Target,
@@ -36,6 +35,7 @@ from delivery.modules.search_query import (
     tsquery,
 )
 from delivery.modules.settings import ModulesSettings
+from delivery.modules.track_index import ADD_TERMS
 
 TYPES = ("track", "artist", "album", "playlist")
 

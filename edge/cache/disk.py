@@ -34,6 +34,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from cachetools import LRUCache
+
 from edge.cache.entry import HEADER_SIZE, EntryFormatError, ObjectMeta, entry_name, read_header
 
 log = logging.getLogger("edge.cache.disk")
@@ -59,7 +61,7 @@ class DiskCache:
         self.parts = self.root / "parts"
         self.tmp = self.root / "tmp"
         self.locks = self.root / "locks"
-        self._meta: dict[str, ObjectMeta] = {}
+        self._meta: LRUCache[str, ObjectMeta] = LRUCache(META_MEMO_MAX)  # headers read
         self.bytes = 0
         self.entries = 0
         self.evictions = 0
@@ -160,8 +162,6 @@ class DiskCache:
                 meta = read_header(fd)
                 if meta.key != key or meta.size != size:
                     raise EntryFormatError(f"entry for {key!r} does not match its header")
-                if len(self._meta) >= META_MEMO_MAX:
-                    self._meta.clear()
                 self._meta[name] = meta
         except (EntryFormatError, OSError) as exc:
             os.close(fd)

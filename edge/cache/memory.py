@@ -8,7 +8,7 @@ hit allocates almost nothing: the body is a ``memoryview`` slice of the cached
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from cachetools import LRUCache
 
 from edge.cache.entry import ObjectMeta
 from edge.http import base_headers
@@ -31,47 +31,35 @@ class CachedObject:
         self.last_touch = 0.0
 
 
-class MemoryCache:
-    """LRU of :class:`CachedObject` bounded by the sum of object sizes."""
+class MemoryCache(LRUCache):
+    """LRU of :class:`CachedObject` by key, bounded by the sum of object sizes."""
 
     def __init__(self, max_bytes: int, max_object_bytes: int) -> None:
+        super().__init__(max_bytes, getsizeof=_object_size)
         self.max_bytes = max_bytes
         self.max_object_bytes = min(max_object_bytes, max_bytes)
-        self._entries: OrderedDict[str, CachedObject] = OrderedDict()
-        self.bytes = 0
         self.evictions = 0
 
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def __contains__(self, key: str) -> bool:
-        return key in self._entries
+    @property
+    def bytes(self) -> int:
+        return self.currsize
 
     def admits(self, size: int) -> bool:
         return 0 <= size <= self.max_object_bytes
 
-    def get(self, key: str) -> CachedObject | None:
-        entry = self._entries.get(key)
-        if entry is not None:
-            self._entries.move_to_end(key)
-        return entry
+    def popitem(self):
+        """Evict the least recently used object (called by the cache when it needs room)."""
+        item = super().popitem()
+        self.evictions += 1
+        return item
 
     def put(self, entry: CachedObject) -> bool:
         """Insert ``entry`` (evicting the least recently used); False if it is too large."""
-        size = entry.meta.size
-        if not self.admits(size):
+        if not self.admits(entry.meta.size):
             return False
-        key = entry.meta.key
-        old = self._entries.pop(key, None)
-        if old is not None:
-            self.bytes -= old.meta.size
-        while self._entries and self.bytes + size > self.max_bytes:
-            _, evicted = self._entries.popitem(last=False)
-            self.bytes -= evicted.meta.size
-            self.evictions += 1
-        self._entries[key] = entry
-        self.bytes += size
+        self[entry.meta.key] = entry
         return True
 
-    def keys(self) -> list[str]:
-        return list(self._entries)
+
+def _object_size(entry: CachedObject) -> int:
+    return entry.meta.size

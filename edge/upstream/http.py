@@ -19,7 +19,7 @@ from edge.errors import (
     UpstreamRejected,
     UpstreamUnavailable,
 )
-from edge.upstream import (
+from edge.upstream.port import (
     HEALTH_CACHE_S,
     UpstreamBody,
     backoff_delay,

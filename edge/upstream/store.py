@@ -16,7 +16,7 @@ from edge.errors import (
     UpstreamNotFound,
     UpstreamUnavailable,
 )
-from edge.upstream import (
+from edge.upstream.port import (
     HEALTH_CACHE_S,
     UpstreamBody,
     backoff_delay,

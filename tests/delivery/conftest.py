@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import secrets
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from delivery.app import create_app
 from delivery.auth import mint_user_token
+from delivery.db import open_database
 from delivery.settings import DeliverySettings
 from edge.token import TokenVerifier, eddsa_verification_key, ensure_dev_keypair
 from tests.delivery import media
@@ -170,3 +173,44 @@ def auth(mint) -> Callable[..., dict[str, str]]:
 def edge_verifier(stream_keys) -> TokenVerifier:
     """What an edge holding only the public key would run."""
     return TokenVerifier([eddsa_verification_key(stream_keys[1].read_bytes())], cache_size=0)
+
+
+# -- one database per test module and backend ---------------------------------------------
+#
+# Every test taking ``database`` runs twice: on SQLite (a temporary file) and on the
+# session's real PostgreSQL server, in a fresh schema dropped afterwards.
+
+# PostgreSQL runs in `make test`; `make test-fast` (not slow) keeps to SQLite.
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)]
+
+
+@pytest.fixture(scope="session")
+def pg_server_url(postgres_url):
+    """The session's PostgreSQL with the extensions in ``public`` (visible from every schema)."""
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
+        conn.execute("CREATE EXTENSION IF NOT EXISTS unaccent SCHEMA public")
+    return postgres_url
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def database(request, tmp_path_factory):
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("db") / "delivery.db"
+        db = open_database(f"sqlite:///{path}")
+        db.migrate()
+        yield db
+        db.close()
+        return
+    base = request.getfixturevalue("pg_server_url")
+    schema = f"m_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    db = open_database(f"{base}?options=-csearch_path%3D{schema}%2Cpublic")
+    try:
+        db.migrate()
+        yield db
+    finally:
+        db.close()
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")

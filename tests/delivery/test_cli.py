@@ -14,6 +14,8 @@ import pytest
 
 from delivery.cli import CliError, parse_duration
 
+pytestmark = pytest.mark.slow  # each test runs the CLI as a process
+
 
 def run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("DELIVERY_")}

@@ -11,6 +11,8 @@ from anyio.from_thread import start_blocking_portal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+pytestmark = pytest.mark.slow  # hypothesis fuzzing
+
 FUZZ = settings(
     max_examples=200,
     deadline=None,

@@ -12,7 +12,7 @@ import pytest
 from delivery.signing.nginx import NginxSecureLinkSigner
 from delivery.signing.port import UrlRequest
 from tests.delivery.conftest import client_for
-from tests.support.servers import ServerProcess, free_port
+from tests.support.servers import ServerProcess, on_free_port
 
 pytestmark = pytest.mark.anyio
 
@@ -60,32 +60,37 @@ def nginx(tmp_path_factory, media_catalog):
     for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (prefix / "tmp" / sub).mkdir(parents=True)
     secret = secrets.token_hex(16)
-    ports = {"plain": free_port(), "bound": free_port()}
-    servers = "".join(
-        SERVER.format(
-            port=ports[name],
-            root=media_catalog.root,
-            expression=expr.replace("$secret", secret),
+
+    def start(plain: int, bound: int) -> tuple[ServerProcess, dict[str, str]]:
+        ports = {"plain": plain, "bound": bound}
+        servers = "".join(
+            SERVER.format(
+                port=ports[name],
+                root=media_catalog.root,
+                expression=expr.replace("$secret", secret),
+            )
+            for name, expr in (("plain", PLAIN), ("bound", BOUND))
         )
-        for name, expr in (("plain", PLAIN), ("bound", BOUND))
-    )
-    (prefix / "nginx.conf").write_text(CONF.format(prefix=prefix, servers=servers))
-    argv = [
-        str(NGINX),
-        "-p",
-        str(prefix),
-        "-e",
-        str(prefix / "error.log"),
-        "-c",
-        str(prefix / "nginx.conf"),
-        "-g",
-        f"daemon off; pid {prefix}/nginx.pid;",
-    ]
-    server = ServerProcess("nginx", argv)
-    base = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    try:
+        (prefix / "nginx.conf").write_text(CONF.format(prefix=prefix, servers=servers))
+        argv = [
+            str(NGINX),
+            "-p",
+            str(prefix),
+            "-e",
+            str(prefix / "error.log"),
+            "-c",
+            str(prefix / "nginx.conf"),
+            "-g",
+            f"daemon off; pid {prefix}/nginx.pid;",
+        ]
+        server = ServerProcess("nginx", argv)
+        base = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
         # Any answer means it is up (403: no link parameters, as expected).
         server.wait_http(f"{base['plain']}/tracks/x", timeout=30, ok=(403,))
+        return server, base
+
+    server, base = on_free_port(start, count=2)
+    try:
         yield base, secret
     finally:
         server.stop()

@@ -1,55 +1,135 @@
-"""Per-user token bucket on URL issuance."""
+"""Per-user rate limit on URL issuance: GCRA, shared through the database or Redis."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
+from delivery.db import open_database
 from delivery.errors import TooManyRequests
-from delivery.ratelimit import TokenBucketLimiter
+from delivery.ratelimit import (
+    DatabaseRateLimiter,
+    Gcra,
+    RateLimitUnavailable,
+    RedisRateLimiter,
+    refuse_if_limited,
+)
 from tests.delivery.conftest import client_for
+
+# The database lives as long as the module: every test has keys of its own.
+KEY = uuid.uuid4().hex
 
 
 class FakeClock:
     def __init__(self) -> None:
-        self.now = 100.0
+        self.now = 1_800_000_000.0
 
     def __call__(self) -> float:
         return self.now
 
 
-def test_burst_then_refill():
+# -- the decision, pure ------------------------------------------------------------------
+
+
+def test_gcra_burst_then_one_per_interval():
+    gcra, now = Gcra(2.0, 3), 100.0
+    tat = None
+    for _ in range(3):
+        tat, wait = gcra.decide(tat, now)
+        assert wait == 0.0
+    assert gcra.decide(tat, now) == (tat, pytest.approx(0.5))
+    tat, wait = gcra.decide(tat, now + 0.5)
+    assert wait == 0.0
+    assert gcra.decide(tat, now + 0.5)[1] > 0
+    # Rested for long: the full burst again, never more.
+    tat, waits = tat, []
+    for _ in range(4):
+        tat, wait = gcra.decide(tat, now + 1000)
+        waits.append(wait)
+    assert waits[:3] == [0.0, 0.0, 0.0] and waits[3] > 0
+
+
+def test_gcra_refuses_bad_numbers():
+    with pytest.raises(ValueError):
+        Gcra(-1, 3)
+    with pytest.raises(ValueError):
+        Gcra(1, 0)
+    assert not Gcra(0, 1).enabled
+
+
+# -- the shared backends ---------------------------------------------------------------
+
+
+def test_database_limiter_burst_refill_and_users_apart(database):
     clock = FakeClock()
-    limiter = TokenBucketLimiter(2.0, 3, clock=clock)
-    assert [limiter.try_acquire("a") for _ in range(3)] == [0.0, 0.0, 0.0]
-    assert limiter.try_acquire("a") == pytest.approx(0.5)
-    assert limiter.try_acquire("b") == 0.0  # users do not share buckets
+    limiter = DatabaseRateLimiter(database, Gcra(2.0, 3), clock=clock)
+    assert [limiter.try_acquire(KEY + "a") for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert limiter.try_acquire(KEY + "a") == pytest.approx(0.5)
+    assert limiter.try_acquire(KEY + "b") == 0.0  # users do not share a limit
     clock.now += 0.5
-    assert limiter.try_acquire("a") == 0.0
-    assert limiter.try_acquire("a") > 0
+    assert limiter.try_acquire(KEY + "a") == 0.0
+    assert limiter.try_acquire(KEY + "a") > 0
     clock.now += 100
-    assert [limiter.try_acquire("a") for _ in range(3)] == [0.0, 0.0, 0.0]
-    assert limiter.try_acquire("a") > 0  # never more than the burst
+    assert [limiter.try_acquire(KEY + "a") for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert limiter.try_acquire(KEY + "a") > 0  # never more than the burst
 
 
-def test_retry_after_is_whole_seconds():
+def test_two_limiters_on_one_database_share_the_limit(database):
+    # Two workers (or hosts) are two limiter objects over one database.
     clock = FakeClock()
-    limiter = TokenBucketLimiter(0.25, 1, clock=clock)
-    limiter.check("a")
+    first = DatabaseRateLimiter(database, Gcra(1.0, 4), clock=clock)
+    second = DatabaseRateLimiter(database, Gcra(1.0, 4), clock=clock)
+    allowed = [lim.try_acquire(KEY + "u") == 0.0 for lim in (first, second) * 4]
+    assert allowed.count(True) == 4
+
+
+def test_a_database_that_fails_is_unavailable_not_a_crash(tmp_path):
+    db = open_database(f"sqlite:///{tmp_path / 'delivery.db'}")  # never migrated: no table
+    limiter = DatabaseRateLimiter(db, Gcra(1.0, 1))
+    with pytest.raises(RateLimitUnavailable):
+        limiter.try_acquire("u")
+    errors = []
+    refuse_if_limited(limiter, "u", lambda: errors.append(1))  # fails open, counted
+    assert errors == [1]
+    db.close()
+
+
+def test_redis_limiter_burst_and_shared(redis_url):
+    prefix = f"t-{uuid.uuid4().hex}:"
+    a = RedisRateLimiter.from_url(redis_url, Gcra(0.5, 3))
+    b = RedisRateLimiter.from_url(redis_url, Gcra(0.5, 3))
+    a._prefix = b._prefix = prefix  # noqa: SLF001 - a fresh key space per test
+    waits = [lim.try_acquire("u") for lim in (a, b, a, b)]
+    assert waits[:3] == [0.0, 0.0, 0.0]
+    assert 1.5 < waits[3] <= 2.0  # one interval (2 s) minus the time the calls took
+
+
+def test_redis_down_fails_open():
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    limiter = RedisRateLimiter.from_url(f"redis://127.0.0.1:{port}/0", Gcra(1.0, 1))
+    errors = []
+    for _ in range(3):
+        refuse_if_limited(limiter, "u", lambda: errors.append(1))
+    assert errors == [1, 1, 1]
+
+
+def test_retry_after_is_whole_seconds(database):
+    limiter = DatabaseRateLimiter(database, Gcra(0.25, 1), clock=FakeClock())
+    refuse_if_limited(limiter, KEY + "retry", lambda: None)
     with pytest.raises(TooManyRequests) as err:
-        limiter.check("a")
+        refuse_if_limited(limiter, KEY + "retry", lambda: None)
     assert err.value.headers == {"Retry-After": "4"}
 
 
-def test_zero_rate_disables():
-    limiter = TokenBucketLimiter(0, 1)
-    assert all(limiter.try_acquire("a") == 0.0 for _ in range(1000))
-
-
-def test_bounded_memory():
-    limiter = TokenBucketLimiter(1, 1, max_keys=10)
-    for i in range(1000):
-        limiter.try_acquire(f"user-{i}")
-    assert len(limiter._buckets) == 10
+def test_zero_rate_disables(database):
+    limiter = DatabaseRateLimiter(database, Gcra(0, 1))
+    for _ in range(100):
+        refuse_if_limited(limiter, KEY + "zero", lambda: None)
 
 
 @pytest.mark.anyio

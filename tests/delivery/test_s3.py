@@ -13,7 +13,7 @@ from origin.store import open_store
 from tests.delivery.conftest import _ingest, client_for
 from tests.delivery.sigv4 import presign_signature
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]  # slow: moto S3 server
 
 
 async def test_s3_catalog_and_presigned_urls(make_app, auth, clips, s3_store_url):

@@ -13,14 +13,15 @@ import httpx
 import pytest
 
 from edge.token import TokenVerifier, eddsa_verification_key
-from tests.support.servers import ServerProcess, free_port
+from tests.support.servers import ServerProcess, on_free_port
+
+pytestmark = pytest.mark.slow  # delivery serve as a process
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def served(tmp_path, media_catalog):
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DELIVERY_")}
     env.update(
         PYTHONPATH=str(ROOT),
@@ -28,15 +29,20 @@ def served(tmp_path, media_catalog):
         DELIVERY_DATA_DIR=str(tmp_path / "data"),
         DELIVERY_DATABASE_URL=f"sqlite:///{tmp_path / 'data' / 'delivery.db'}",
         DELIVERY_EDGE_URL="http://127.0.0.1:9",
-        DELIVERY_PORT=str(port),
         DELIVERY_DEV_MODE="true",  # generated secrets and keys (opt-in)
     )
-    server = ServerProcess(
-        "delivery", [sys.executable, "-m", "delivery", "serve"], env=env, cwd=tmp_path
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
+
+    def start(port: int) -> tuple[ServerProcess, str]:
+        env["DELIVERY_PORT"] = str(port)
+        server = ServerProcess(
+            "delivery", [sys.executable, "-m", "delivery", "serve"], env=env, cwd=tmp_path
+        )
+        base = f"http://127.0.0.1:{port}"
         server.wait_http(f"{base}/healthz", timeout=60)
+        return server, base
+
+    server, base = on_free_port(start)
+    try:
         yield base, env, tmp_path
     finally:
         server.stop()

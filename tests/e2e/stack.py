@@ -28,7 +28,8 @@ import httpx
 
 from edge.token import ensure_dev_keypair
 from scripts.demo_catalog import DEMO_TRACKS, DemoTrack, write_catalog
-from tests.support.servers import VENV_BIN, ServerProcess, free_port
+from tests.support.servers import VENV_BIN, PortInUse, ServerProcess, on_free_port
+from tests.support.waiting import wait_for
 
 # Short versions of three demo tracks: long enough to seek around in a browser, short
 # enough that rendering and encoding them takes a few seconds.
@@ -97,14 +98,36 @@ class Stack:
         lines = self.edge_log.read_text().splitlines()
         return [json.loads(line) for line in lines if line.strip()]
 
-    def wait_edge_access(self, predicate, timeout: float = 5.0) -> list[dict]:
-        """Access-log lines matching ``predicate``, waiting out the log's flush interval."""
-        deadline = time.monotonic() + timeout
-        while True:
-            found = [e for e in self.edge_access() if predicate(e)]
-            if found or time.monotonic() > deadline:
-                return found
-            time.sleep(0.1)
+    def wait_edge_access(
+        self, predicate, timeout: float = 5.0, what: str = "a matching edge access-log line"
+    ) -> list[dict]:
+        """Access-log lines matching ``predicate``, waiting out the log's flush interval
+        (fails after ``timeout`` s, showing the log's last lines)."""
+        return wait_for(
+            lambda: [e for e in self.edge_access() if predicate(e)],
+            what=what,
+            timeout=timeout,
+            detail=lambda: f"last lines: {self.edge_access()[-10:]}",
+        )
+
+    def flush_edge_access(self, timeout: float = 5.0) -> None:
+        """Wait until every response the edge sent so far is in its access log.
+
+        The log is written in order, so once the line of a marker request made now
+        appears, all earlier lines are there too. The marker is a request without a
+        token for an object nobody streams (its 403 line names that path only).
+        """
+        marker = f"flush-{secrets.token_hex(8)}"
+        httpx.get(
+            f"{self.edge_url}/tracks/flush-marker/0000000000000000/96.ogg",
+            headers={"X-Request-Id": marker},
+            timeout=10,
+        )
+        self.wait_edge_access(
+            lambda e: e.get("request_id") == marker,
+            timeout=timeout,
+            what="the edge to write its access log up to a marker request",
+        )
 
     def stop(self) -> None:
         for name in reversed(list(self.procs)):
@@ -187,60 +210,74 @@ def _start(stack: Stack) -> None:
     pull_token = secrets.token_hex(24)
     keys_dir = root / "data" / "keys"
     private_key, public_key = ensure_dev_keypair(keys_dir)
-    ports = {name: free_port() for name in ("origin", "edge", "delivery")}
-    stack.origin_url = f"http://127.0.0.1:{ports['origin']}"
-    stack.edge_url = f"http://127.0.0.1:{ports['edge']}"
-    stack.delivery_url = f"http://127.0.0.1:{ports['delivery']}"
-    stack.edge_log = root / "edge-access.log"
     bin_ = str(VENV_BIN)
 
-    origin_spawned = _spawn(
-        stack,
-        "origin",
-        [f"{bin_}/origin", "serve", "--port", str(ports["origin"])],
-        {**stack.env, "ORIGIN_STORE": stack.store_url, "ORIGIN_PULL_TOKEN": pull_token},
-    )
-    edge_spawned = _spawn(
-        stack,
-        "edge",
-        [f"{bin_}/edge", "serve", "--port", str(ports["edge"])],
-        {
-            **stack.env,
-            "EDGE_UPSTREAM": stack.origin_url,
-            "EDGE_PULL_TOKEN": pull_token,
-            "EDGE_TOKEN_PUBLIC_KEYS": str(public_key),
-            "EDGE_CACHE_DIR": str(root / "data" / "edge-cache"),
-            "EDGE_ACCESS_LOG": str(stack.edge_log),
-            "EDGE_DEV_MODE": "false",
-        },
-    )
-    stack.env.update(
-        DELIVERY_STORE=stack.store_url,
-        DELIVERY_EDGE_URL=stack.edge_url,
-        DELIVERY_DATA_DIR=str(root / "data"),
-        DELIVERY_DATABASE_URL=f"sqlite:///{root / 'data' / 'delivery.db'}",
-        DELIVERY_SIGNING_KEY_FILE=str(private_key),
-        DELIVERY_DEV_MODE="true",
-        DELIVERY_ACCESS_LOG="false",
-    )
-    # While origin and edge start: the demo users' tiers and the search index, with the
-    # same commands `make run` uses (one after the other: each migrates the database).
-    t1 = time.perf_counter()
-    stack.cli("delivery", "users", "set-tier", "free-user", "free")
-    stack.cli("delivery", "users", "set-tier", "premium-user", "premium")
-    stack.cli("delivery", "catalog", "sync")
-    stack.timings["delivery CLI set-up (2 x users set-tier, catalog sync)"] = (
-        time.perf_counter() - t1
-    )
-    _wait_healthy(stack, "origin", stack.origin_url, origin_spawned)
-    _wait_healthy(stack, "edge", stack.edge_url, edge_spawned)
-    delivery_spawned = _spawn(
-        stack,
-        "delivery",
-        [f"{bin_}/delivery", "serve", "--port", str(ports["delivery"])],
-        stack.env,
-    )
-    _wait_healthy(stack, "delivery", stack.delivery_url, delivery_spawned)
+    def servers(origin_port: int, edge_port: int, delivery_port: int) -> None:
+        """Origin, edge and delivery on these ports; all stopped again if one cannot bind
+        its port (PortInUse: on_free_port then retries on other ports)."""
+        ports = {"origin": origin_port, "edge": edge_port, "delivery": delivery_port}
+        try:
+            _servers(ports)
+        except PortInUse:
+            stack.stop()
+            stack.procs.clear()
+            raise
+
+    def _servers(ports: dict[str, int]) -> None:
+        stack.origin_url = f"http://127.0.0.1:{ports['origin']}"
+        stack.edge_url = f"http://127.0.0.1:{ports['edge']}"
+        stack.delivery_url = f"http://127.0.0.1:{ports['delivery']}"
+        stack.edge_log = root / "edge-access.log"
+
+        origin_spawned = _spawn(
+            stack,
+            "origin",
+            [f"{bin_}/origin", "serve", "--port", str(ports["origin"])],
+            {**stack.env, "ORIGIN_STORE": stack.store_url, "ORIGIN_PULL_TOKEN": pull_token},
+        )
+        edge_spawned = _spawn(
+            stack,
+            "edge",
+            [f"{bin_}/edge", "serve", "--port", str(ports["edge"])],
+            {
+                **stack.env,
+                "EDGE_UPSTREAM": stack.origin_url,
+                "EDGE_PULL_TOKEN": pull_token,
+                "EDGE_TOKEN_PUBLIC_KEYS": str(public_key),
+                "EDGE_CACHE_DIR": str(root / "data" / "edge-cache"),
+                "EDGE_ACCESS_LOG": str(stack.edge_log),
+                "EDGE_DEV_MODE": "false",
+            },
+        )
+        stack.env.update(
+            DELIVERY_STORE=stack.store_url,
+            DELIVERY_EDGE_URL=stack.edge_url,
+            DELIVERY_DATA_DIR=str(root / "data"),
+            DELIVERY_DATABASE_URL=f"sqlite:///{root / 'data' / 'delivery.db'}",
+            DELIVERY_SIGNING_KEY_FILE=str(private_key),
+            DELIVERY_DEV_MODE="true",
+            DELIVERY_ACCESS_LOG="false",
+        )
+        # While origin and edge start: the demo users' tiers and the search index, with the
+        # same commands `make run` uses (one after the other: each migrates the database).
+        t1 = time.perf_counter()
+        stack.cli("delivery", "users", "set-tier", "free-user", "free")
+        stack.cli("delivery", "users", "set-tier", "premium-user", "premium")
+        stack.cli("delivery", "catalog", "sync")
+        stack.timings["delivery CLI set-up (2 x users set-tier, catalog sync)"] = (
+            time.perf_counter() - t1
+        )
+        _wait_healthy(stack, "origin", stack.origin_url, origin_spawned)
+        _wait_healthy(stack, "edge", stack.edge_url, edge_spawned)
+        delivery_spawned = _spawn(
+            stack,
+            "delivery",
+            [f"{bin_}/delivery", "serve", "--port", str(ports["delivery"])],
+            stack.env,
+        )
+        _wait_healthy(stack, "delivery", stack.delivery_url, delivery_spawned)
+
+    on_free_port(servers, count=3)
     stack.timings["servers start-up (origin+edge+delivery, incl. CLI set-up)"] = (
         time.perf_counter() - t0
     )

@@ -20,7 +20,9 @@ import pytest
 
 from tests.e2e.conftest import record_timing
 from tests.e2e.stack import Stack
+from tests.support.waiting import wait_for
 
+pytestmark = pytest.mark.slow  # end-to-end: left out by `make test-fast`
 DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "player.png"
 AUDIO = "document.getElementById('audio')"
 
@@ -44,18 +46,16 @@ class PageWatch:
 
 
 def wait_js(page, expression: str, timeout: float = 20.0, what: str = "") -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = page.evaluate(expression)
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            shown = page.evaluate(
-                "({error: document.getElementById('error-text').textContent,"
-                " status: document.getElementById('status').textContent})"
-            )
-            raise AssertionError(f"timed out waiting for {what or expression}; page: {shown}")
-        time.sleep(0.05)
+    def shown() -> str:
+        state = page.evaluate(
+            "({error: document.getElementById('error-text').textContent,"
+            " status: document.getElementById('status').textContent})"
+        )
+        return f"page: {state}"
+
+    return wait_for(
+        lambda: page.evaluate(expression), what=what or expression, timeout=timeout, detail=shown
+    )
 
 
 def expected_gain_db(loudness: dict) -> float:
@@ -170,14 +170,12 @@ def test_free_user_plays_seeks_and_is_capped_at_160(stack: Stack, page):
 
     # Listening to the end reports the play (over half the track was heard).
     wait_js(page, f"{AUDIO}.ended", timeout=track.duration_s + 15, what="the end of the track")
-    deadline = time.monotonic() + 10
-    while True:
+
+    def reported() -> list[dict]:
         items = api(stack, token, "GET", "/v1/me/player/recently-played").json()["items"]
-        plays = [i for i in items if i["track"]["id"] == track.track_id]
-        if plays or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
-    assert plays, "the player did not report the play"
+        return [i for i in items if i["track"]["id"] == track.track_id]
+
+    plays = wait_for(reported, what="the player to report the play", timeout=10)
     assert plays[0]["bitrate_kbps"] == 160
     assert track.duration_s * 1000 / 2 <= plays[0]["ms_played"] <= track.duration_s * 1000 + 500
     assert plays[0]["context"] == {"type": "search", "uri": None}

@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 
+import pytest
+
 from tests.e2e.conftest import record_figure
 from tests.e2e.stack import Stack
 from tests.support.servers import VENV_BIN
 
+pytestmark = pytest.mark.slow  # end-to-end: left out by `make test-fast`
 DURATION_S = 6
 
 

@@ -3,7 +3,8 @@ the stack reaches "ready"; the printed curl lines work as printed; the origin an
 pull with its token and 401 without; a track plays in Chromium; `edge loadtest` runs 30 s with
 zero errors; Ctrl-C stops all three servers; a second run re-encodes nothing.
 
-The tests share one running stack and run in file order; the last one stops it."""
+The tests share one running stack (a module fixture) and do not depend on their order: the
+Ctrl-C test stops it and leaves its second run serving in its place, on the same ports."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -23,8 +23,10 @@ import httpx
 import pytest
 
 from tests.e2e.test_browser import AUDIO, search, sign_in, wait_js
-from tests.support.servers import free_port
+from tests.support.servers import PortInUse, on_free_port
+from tests.support.waiting import wait_for
 
+pytestmark = pytest.mark.slow  # end-to-end: left out by `make test-fast`
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
@@ -50,15 +52,24 @@ class Runner:
         for line in self.proc.stdout:
             self.lines.append(line.rstrip("\n"))
 
+    def output(self) -> str:
+        return "\n".join(self.lines[-60:])
+
     def wait_for(self, marker: str, timeout: float = 300) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        """Until ``marker`` is printed; PortInUse when a port was taken, AssertionError when
+        the runner exits or ``timeout`` passes first."""
+
+        def printed() -> bool:
             if any(marker in line for line in self.lines):
-                return
+                return True
             if self.proc.poll() is not None:
-                break
-            time.sleep(0.2)
-        raise AssertionError(f"no {marker!r} in the output:\n" + "\n".join(self.lines[-60:]))
+                self._reader.join(5)
+                if any("already in use" in line for line in self.lines):
+                    raise PortInUse(self.output())
+                raise AssertionError(f"exited before printing {marker!r}:\n{self.output()}")
+            return False
+
+        wait_for(printed, what=f"{marker!r} in the output", timeout=timeout, detail=self.output)
 
     def interrupt(self) -> int:
         """What Ctrl-C does: SIGINT to the runner (its servers run in their own sessions)."""
@@ -85,30 +96,40 @@ class MakeRun:
 @pytest.fixture(scope="module")
 def make_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("make-run")
-    ports = {"origin": free_port(), "edge": free_port(), "delivery": free_port()}
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("ORIGIN_", "EDGE_", "DELIVERY_", "ENCODER_"))
-    }
-    env.update(
-        PYTHONPATH=str(ROOT),
-        STACK_ORIGIN_PORT=str(ports["origin"]),
-        STACK_EDGE_PORT=str(ports["edge"]),
-        STACK_DELIVERY_PORT=str(ports["delivery"]),
-        # The loadtest below makes ~10^5 requests: keep their access lines out of the pipe.
-        EDGE_ACCESS_LOG=str(root / "edge-access.log"),
-        # `make run` turns dev mode on for its servers; the tests' own `delivery token`
-        # calls (dev secrets under ./data) need it too, now that it is off by default.
-        DELIVERY_DEV_MODE="true",
-    )
-    runner = Runner(root, env)
+
+    def start(origin: int, edge: int, delivery: int) -> MakeRun:
+        ports = {"origin": origin, "edge": edge, "delivery": delivery}
+        env = {
+            name: value
+            for name, value in os.environ.items()
+            if not name.startswith(("ORIGIN_", "EDGE_", "DELIVERY_", "ENCODER_"))
+        }
+        env.update(
+            PYTHONPATH=str(ROOT),
+            STACK_ORIGIN_PORT=str(ports["origin"]),
+            STACK_EDGE_PORT=str(ports["edge"]),
+            STACK_DELIVERY_PORT=str(ports["delivery"]),
+            # The loadtest below makes ~10^5 requests: keep their access lines out of the pipe.
+            EDGE_ACCESS_LOG=str(root / "edge-access.log"),
+            # `make run` turns dev mode on for its servers; the tests' own `delivery token`
+            # calls (dev secrets under ./data) need it too, now that it is off by default.
+            DELIVERY_DEV_MODE="true",
+        )
+        runner = Runner(root, env)
+        try:
+            runner.wait_for("ready:")
+        except BaseException:
+            if runner.proc.poll() is None:
+                runner.interrupt()
+            raise
+        return MakeRun(root, env, ports, runner)
+
+    run = on_free_port(start, count=3)
     try:
-        runner.wait_for("ready:")
-        yield MakeRun(root, env, ports, runner)
+        yield run
     finally:
-        if runner.proc.poll() is None:
-            runner.interrupt()
+        if run.runner.proc.poll() is None:  # the runner serving now (see the Ctrl-C test)
+            run.runner.interrupt()
 
 
 def printed_shell(lines: list[str]) -> str:
@@ -194,10 +215,9 @@ def test_ctrl_c_stops_all_three_and_a_second_run_reencodes_nothing(make_run):
     for secret in (make_run.root / "data" / "secrets").iterdir():
         assert secret.stat().st_mode & 0o077 == 0, secret
 
-    again = Runner(make_run.root, make_run.env)
-    try:
-        again.wait_for("ready:")
-    finally:
-        again.interrupt()
+    # The second run serves in place of the first (same ports and ./data), so the
+    # other tests find the stack running whether they come before or after this one.
+    again = make_run.runner = Runner(make_run.root, make_run.env)
+    again.wait_for("ready:")
     summary = next(line for line in again.lines if re.search(r"\d+ items:", line))
     assert "0 published" in summary and "4 already published" in summary

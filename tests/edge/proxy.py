@@ -23,6 +23,8 @@ import struct
 import threading
 from dataclasses import dataclass
 
+from tests.support.waiting import wait_for_async
+
 
 @dataclass
 class NetFault:
@@ -145,8 +147,9 @@ class FaultProxy:
                         return
                     if limit == fault.close_after:
                         return
-                    while not self.gate.is_set():
-                        await asyncio.sleep(0.005)
+                    await wait_for_async(
+                        self.gate.is_set, what="the test to open the proxy's gate", timeout=60
+                    )
                     fault.gate_after = None
                     chunk = rest
                 cwriter.write(chunk)

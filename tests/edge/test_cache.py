@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import httpx
 import pytest
@@ -12,6 +13,7 @@ from edge.cache.disk import DiskCache
 from edge.cache.entry import HEADER_SIZE, ObjectMeta, encode_header, entry_name
 from edge.cache.memory import CachedObject, MemoryCache
 from tests.edge.conftest import serving
+from tests.support.waiting import wait_for_async
 
 KEYS = [f"tracks/t{i}/0123456789abcdef/160.ogg" for i in range(10)]
 
@@ -28,7 +30,7 @@ def test_memory_lru_by_bytes():
     cache.get(KEYS[0])  # now the most recently used
     cache.put(CachedObject(meta(KEYS[3], 150), b"y" * 150))
     assert KEYS[0] in cache and KEYS[1] not in cache and KEYS[2] not in cache
-    assert cache.bytes == 250 <= cache.max_bytes
+    assert cache.bytes == 250 <= cache.max_bytes and cache.evictions == 2
     assert not cache.put(CachedObject(meta(KEYS[4], 201), b"z" * 201))  # too large for memory
     assert KEYS[4] not in cache
 
@@ -88,6 +90,7 @@ def test_disk_bound_evicts_least_recently_used(tmp_path):
     left = {p for p in paths if os.path.exists(p)}
     assert left == {paths[0], paths[3], paths[4]}
     assert disk.bytes == 3 * entry_size <= disk.max_bytes and disk.entries == 3
+    assert disk.evictions == 2
 
 
 def test_fill_locks_exclude_each_other_like_separate_processes(tmp_path):
@@ -113,18 +116,27 @@ async def test_eviction_keeps_the_size_bound_while_serving(store_edge, store, ur
     app = store_edge(cache_disk_max_bytes=bound, cache_memory_max_bytes=0,
                      cache_memory_max_object_bytes=0)  # fmt: skip
     objects_dir = tmp_path / "cache" / "objects"
+
+    def on_disk() -> int:
+        return sum(p.stat().st_size for p in objects_dir.rglob("*") if p.is_file())
+
     async with serving(app) as client:
         for k in KEYS:
             r = await client.get(url(k))
             assert r.status_code == 200 and r.content == objects[k]
-            while app.fills._evicting is not None and not app.fills._evicting.done():
-                await app.fills._evicting
-            on_disk = sum(p.stat().st_size for p in objects_dir.rglob("*") if p.is_file())
-            assert on_disk <= bound
+            # Eviction runs in the background once an entry is published.
+            await wait_for_async(
+                lambda: on_disk() <= bound,
+                what="eviction to bring the disk tier within its bound",
+                detail=lambda: f"{on_disk()} bytes on disk, bound {bound}",
+            )
         # The most recent entries are there; older ones were evicted and come back as misses.
         assert (await client.get(url(KEYS[-1]))).headers["x-cache"] == "HIT"
         again = await client.get(url(KEYS[0]))
+        metrics = (await client.get("/metrics")).text
     assert again.headers["x-cache"] == "MISS" and again.content == objects[KEYS[0]]
+    evicted = re.search(r'^edge_cache_evictions_total\{tier="disk"\} (\S+)$', metrics, re.M)
+    assert evicted and float(evicted[1]) >= len(KEYS) - 3
 
 
 @pytest.mark.anyio

@@ -72,6 +72,16 @@ async def test_transient_503_is_retried_and_served(edge, origin, data, url):
     assert len(origin.object_requests()) == 2
 
 
+async def test_upstream_requests_and_failures_are_metrics(edge, origin, url):
+    origin.faults = [Fault(status=503), Fault(raise_exc=httpx.ConnectError)]
+    async with serving(edge(upstream_retries=2)) as client:
+        assert (await client.get(url())).status_code == 200
+        text = (await client.get("/metrics")).text
+    assert "edge_upstream_requests_total 3.0" in text
+    assert 'edge_upstream_failures_total{reason="http_503"} 1.0' in text
+    assert 'edge_upstream_failures_total{reason="connect"} 1.0' in text
+
+
 @pytest.mark.parametrize("exc", [httpx.ConnectError, httpx.ConnectTimeout, httpx.ReadTimeout])
 async def test_connect_errors_and_timeouts_are_retried(edge, origin, data, url, exc):
     origin.faults = [Fault(raise_exc=exc)]

@@ -8,9 +8,9 @@ import subprocess
 
 import pytest
 
-from edge.loadtest import content_range_size, is_loopback_url, percentile, zipf_weights
+from loadtest.run import content_range_size, is_loopback_url, percentile, zipf_weights
 from tests.edge.conftest import PULL_TOKEN
-from tests.support.servers import VENV_BIN, ServerProcess, free_port
+from tests.support.servers import VENV_BIN, ServerProcess, on_free_port
 
 EDGE = str(VENV_BIN / "edge")
 
@@ -62,25 +62,30 @@ def test_bad_arguments_are_one_line_errors(argv, message):
     assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_short_run_against_a_real_edge(tmp_path, keypair, store):
     keys = [f"tracks/lt{i}/0123456789abcdef/160.ogg" for i in range(5)]
     for k in keys:
         store.put_bytes(k, os.urandom(400_000))
-    port = free_port()
-    edge = ServerProcess(
-        "edge",
-        [EDGE, "serve", "--port", str(port)],
-        env={
-            "EDGE_UPSTREAM": store.url,
-            "EDGE_PULL_TOKEN": PULL_TOKEN,
-            "EDGE_TOKEN_PUBLIC_KEYS": str(keypair[1]),
-            "EDGE_CACHE_DIR": str(tmp_path / "cache"),
-            "EDGE_ACCESS_LOG": "off",
-            "EDGE_DEV_MODE": "false",
-        },
-    )
-    try:
+
+    def start(port: int) -> tuple[ServerProcess, int]:
+        edge = ServerProcess(
+            "edge",
+            [EDGE, "serve", "--port", str(port)],
+            env={
+                "EDGE_UPSTREAM": store.url,
+                "EDGE_PULL_TOKEN": PULL_TOKEN,
+                "EDGE_TOKEN_PUBLIC_KEYS": str(keypair[1]),
+                "EDGE_CACHE_DIR": str(tmp_path / "cache"),
+                "EDGE_ACCESS_LOG": "off",
+                "EDGE_DEV_MODE": "false",
+            },
+        )
         edge.wait_http(f"http://127.0.0.1:{port}/livez")
+        return edge, port
+
+    edge, port = on_free_port(start)
+    try:
         r = subprocess.run(
             [EDGE, "loadtest", "--edge", f"http://127.0.0.1:{port}", "--signing-key",
              str(keypair[0]), "--store", store.url, "--duration", "20", "--max-requests", "300",

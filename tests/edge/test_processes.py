@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,7 +23,10 @@ from edge.token import sign_stream_token
 from origin.local import LocalStore
 from tests.edge.conftest import KEY, PULL_TOKEN
 from tests.edge.proxy import FaultProxy, NetFault
-from tests.support.servers import VENV_BIN, ServerProcess, free_port
+from tests.support.servers import VENV_BIN, ServerProcess, free_port, on_free_port
+from tests.support.waiting import wait_for, wait_for_async
+
+pytestmark = pytest.mark.slow  # real origin/edge processes, faults over real sockets
 
 SIZE = 3_000_000
 
@@ -38,21 +40,24 @@ def objects(store: LocalStore) -> dict[str, bytes]:
 
 @pytest.fixture
 def origin(store, objects):
-    port = free_port()
-    proc = ServerProcess(
-        "origin",
-        [str(VENV_BIN / "origin"), "serve", "--port", str(port)],
-        env={
-            "ORIGIN_STORE": store.url,
-            "ORIGIN_HOST": "127.0.0.1",
-            "ORIGIN_PORT": str(port),
-            "ORIGIN_PULL_TOKEN": PULL_TOKEN,
-            "ORIGIN_LOG_LEVEL": "warning",
-        },
-    )
-    try:
+    def start(port: int) -> ServerProcess:
+        proc = ServerProcess(
+            "origin",
+            [str(VENV_BIN / "origin"), "serve", "--port", str(port)],
+            env={
+                "ORIGIN_STORE": store.url,
+                "ORIGIN_HOST": "127.0.0.1",
+                "ORIGIN_PORT": str(port),
+                "ORIGIN_PULL_TOKEN": PULL_TOKEN,
+                "ORIGIN_LOG_LEVEL": "warning",
+            },
+        )
         proc.wait_http(f"http://127.0.0.1:{port}/healthz")
         proc.port = port  # type: ignore[attr-defined]
+        return proc
+
+    proc = on_free_port(start)
+    try:
         yield proc
     finally:
         proc.stop()
@@ -74,7 +79,11 @@ def start_edge(tmp_path, keypair) -> Callable[..., tuple[ServerProcess, str]]:
     def start(
         upstream: str, *, workers: int = 1, cache: str = "cache", **env
     ) -> tuple[ServerProcess, str]:
-        port = free_port()
+        return on_free_port(lambda port: start_on(port, upstream, workers, cache, env))
+
+    def start_on(
+        port: int, upstream: str, workers: int, cache: str, env: dict
+    ) -> tuple[ServerProcess, str]:
         full_env = {
             "EDGE_UPSTREAM": upstream,
             "EDGE_PULL_TOKEN": PULL_TOKEN,
@@ -253,8 +262,7 @@ def test_uvicorn_workers_share_the_cache_under_concurrency(start_edge, proxy, li
     threads = [threading.Thread(target=fetch) for _ in range(40)]
     for t in threads:
         t.start()
-    while len(proxy.object_requests()) < 1:
-        time.sleep(0.01)
+    wait_for(lambda: proxy.object_requests(), what="the upstream fetch to reach the proxy")
     proxy.gate.set()
     for t in threads:
         t.join(60)
@@ -309,8 +317,8 @@ def test_ffmpeg_seeks_a_real_ogg_through_the_edge(start_edge, store, link, tmp_p
         ]
         return [x["status"] for x in logs if x["path"] == "/" + key]
 
-    while 200 not in statuses():  # the access log is flushed every 250 ms
-        time.sleep(0.05)
+    # The access log is flushed every 250 ms.
+    wait_for(lambda: 200 in statuses(), what="the 200 in the edge's access log", detail=statuses)
     assert 206 in statuses() and all(s in (200, 206) for s in statuses())
 
 
@@ -336,9 +344,18 @@ def test_200_concurrent_clients_over_real_sockets_make_one_origin_fetch(
             tasks = [asyncio.create_task(one()) for _ in range(200)]
             async with httpx.AsyncClient(timeout=10) as side:  # the pool above is all busy
                 metrics = ""
-                while 'result="coalesced"} 199.0' not in metrics:
-                    await asyncio.sleep(0.05)
+
+                async def all_joined() -> bool:
+                    nonlocal metrics
                     metrics = (await side.get(f"{base}/metrics")).text
+                    return 'result="coalesced"} 199.0' in metrics
+
+                await wait_for_async(
+                    all_joined,
+                    what="all 200 clients to join the one fill",
+                    timeout=60,
+                    detail=lambda: [x for x in metrics.splitlines() if "cache_requests" in x],
+                )
             proxy.gate.set()
             return await asyncio.gather(*tasks)
 

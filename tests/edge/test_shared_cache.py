@@ -18,23 +18,23 @@ from edge.cache.entry import entry_name
 from edge.errors import ResponseAborted
 from tests.edge.conftest import KEY, serving
 from tests.edge.fakeorigin import FakeOrigin, Fault
+from tests.support.waiting import wait_for_async
 
 pytestmark = pytest.mark.anyio
 SIZE = 500_000
 
 
-async def until(predicate) -> None:
-    while not predicate():
-        await asyncio.sleep(0.005)
+async def until(predicate, what: str) -> None:
+    await wait_for_async(predicate, what=what, timeout=30)
 
 
 async def fill_on_a_tailed_by_b(a, b, ca, cb, origin_a, url):
     """Start a fill on edge A held at origin A's gate, make edge B join it through the
     shared disk tier, then open the gate; returns both client requests as tasks."""
     first = asyncio.create_task(ca.get(url()))
-    await until(lambda: a.stats.misses == 1)
+    await until(lambda: a.stats.misses == 1, "edge A to start the fill")
     second = asyncio.create_task(cb.get(url()))
-    await until(lambda: b.stats.coalesced == 1)
+    await until(lambda: b.stats.coalesced == 1, "edge B to join it through the disk")
     origin_a.gate.set()
     return first, second
 

@@ -8,6 +8,8 @@ from encoder.settings import load_settings
 from origin.keys import latest_key
 from origin.manifest import Latest
 
+pytestmark = pytest.mark.slow  # ffmpeg encodes in most tests
+
 BAD = [
     ("empty.flac", "empty file"),
     ("cover.png", "not audio: the file is an image"),

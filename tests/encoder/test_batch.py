@@ -14,6 +14,8 @@ from origin.manifest import Manifest
 from origin.store import open_store
 from tests.encoder.cli_runner import run_encoder
 
+pytestmark = pytest.mark.slow  # ffmpeg encodes, batch processes
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

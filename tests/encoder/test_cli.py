@@ -11,6 +11,8 @@ import pytest
 
 from tests.encoder.cli_runner import run_encoder as encoder
 
+pytestmark = pytest.mark.slow  # the CLI as a process, ffmpeg
+
 ROOT = Path(__file__).resolve().parents[2]
 SUMMARY_KEYS = {"track_id", "version", "status", "renditions", "loudness", "duration_s"}
 

@@ -11,6 +11,8 @@ from origin.keys import latest_key, manifest_key
 from origin.manifest import Latest, Manifest
 from origin.store import sha256_file
 
+pytestmark = pytest.mark.slow  # ffmpeg encodes in every test
+
 
 def _stored_ogg(store, key, tmp_path):
     path = tmp_path / key.replace("/", "_")

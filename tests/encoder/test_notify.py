@@ -30,7 +30,10 @@ def delivery():
     server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
     server.seen = []
     server.status = 202
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # A short poll interval: shutdown() returns within 50 ms instead of 500.
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         yield server
@@ -46,6 +49,7 @@ def test_events_url_accepts_base_or_full_url():
     assert events_url("http://d/v1/admin/events") == "http://d/v1/admin/events"
 
 
+@pytest.mark.slow  # ffmpeg encodes
 def test_ingest_notifies_delivery_with_the_admin_token(media, store, work_dir, delivery):
     base = f"http://127.0.0.1:{delivery.server_address[1]}"
     settings = load_settings(work_dir=work_dir, notify_url=base, notify_token="s3cret")
@@ -63,6 +67,7 @@ def test_ingest_notifies_delivery_with_the_admin_token(media, store, work_dir, d
     assert len(delivery.seen) == 1  # nothing new to announce
 
 
+@pytest.mark.slow  # ffmpeg encodes
 def test_a_failed_notification_is_a_warning_not_a_failure(media, store, work_dir, delivery):
     delivery.status = 500
     base = f"http://127.0.0.1:{delivery.server_address[1]}"

@@ -16,6 +16,8 @@ from origin.keys import latest_key, manifest_key
 from origin.manifest import Latest
 from origin.store import open_store, sha256_file
 
+pytestmark = pytest.mark.slow  # publishes killed mid-way in child processes; moto
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

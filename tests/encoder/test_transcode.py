@@ -6,6 +6,8 @@ from mutagen.oggvorbis import OggVorbis
 from encoder.profile import get_profile
 from encoder.transcode import build_command, ffmpeg_version, transcode
 
+pytestmark = pytest.mark.slow  # ffmpeg encodes in every test
+
 
 def _outputs(profile, tmp=Path("/w")):
     return [(r, tmp / f"{r.bitrate_kbps}.ogg") for r in profile.rungs]

@@ -3,11 +3,13 @@ import json
 import pytest
 
 from encoder import VerificationError, ingest
-from encoder.catalog import list_tracks
+from encoder.listing import list_tracks
 from encoder.profile import get_profile
 from encoder.verify import check_rendition, decode_problem, verify_track
 from origin.keys import latest_key
 from tests.encoder.cli_runner import run_encoder
+
+pytestmark = pytest.mark.slow  # ffmpeg encodes, the CLI as a process
 
 
 @pytest.fixture

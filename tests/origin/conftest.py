@@ -7,7 +7,9 @@ import pytest
 from origin.local import LocalStore
 from origin.store import open_store
 
-BACKENDS = ["local", "s3", "gcs"]
+# moto answers slowly: its share of the contract (about 15 s) is left to `make test`.
+S3 = pytest.param("s3", marks=pytest.mark.slow)
+BACKENDS = ["local", S3, "gcs"]
 
 
 @pytest.fixture

@@ -17,6 +17,8 @@ from origin.keys import latest_key, rendition_key
 from origin.s3 import S3Store
 from origin.store import Presigner, open_store
 
+pytestmark = pytest.mark.slow  # moto S3 server
+
 # AWS S3 API docs, "Authenticating Requests: Using Query Parameters" example.
 AWS_DOC_VECTOR = {
     "access_key": "AKIAIOSFODNN7EXAMPLE",

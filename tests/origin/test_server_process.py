@@ -7,7 +7,6 @@ import http.client
 import os
 import re
 import subprocess
-import time
 from types import SimpleNamespace
 
 import httpx
@@ -16,7 +15,10 @@ import pytest
 from origin.keys import rendition_key
 from origin.local import LocalStore
 from origin.store import open_store
-from tests.support.servers import VENV_BIN, ServerProcess, free_port
+from tests.support.servers import VENV_BIN, ServerProcess, free_port, on_free_port
+from tests.support.waiting import wait_for
+
+pytestmark = pytest.mark.slow  # origin serve as a process; moto
 
 KEY = rendition_key("song", "0123456789abcdef", 160)
 BIG = rendition_key("song", "0123456789abcdef", 320)
@@ -25,7 +27,10 @@ PASSWD = "root:x:0:0:FAKE-PASSWD-OUTSIDE-THE-STORE"
 
 
 def start_origin(base, store_url: str) -> SimpleNamespace:
-    port = free_port()
+    return on_free_port(lambda port: _start_origin(base, store_url, port))
+
+
+def _start_origin(base, store_url: str, port: int) -> SimpleNamespace:
     env = {
         "ORIGIN_STORE": store_url,
         "ORIGIN_HOST": "127.0.0.1",
@@ -153,10 +158,12 @@ def test_a_client_going_away_ends_its_stream(origin):
         assert r.status_code == 200
         next(r.iter_raw(65536))
     # The server notices the closed connection and drops the stream (and its read).
-    deadline = time.monotonic() + 30
-    while _streams_in_flight(origin) != 0 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert _streams_in_flight(origin) == 0
+    wait_for(
+        lambda: _streams_in_flight(origin) == 0,
+        what="origin to drop the stream of a client that went away",
+        timeout=30,
+        detail=lambda: f"streams in flight: {_streams_in_flight(origin)}",
+    )
     assert httpx.get(f"{origin.url}/healthz").status_code == 200
 
 

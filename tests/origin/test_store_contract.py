@@ -26,6 +26,7 @@ from origin.local import LocalStore
 from origin.s3 import S3Store
 from origin.store import ObjectReader, ObjectStore
 from tests.origin.backends import unreachable_store
+from tests.origin.conftest import S3
 
 V1 = "0123456789abcdef"
 V2 = "fedcba9876543210"
@@ -225,7 +226,7 @@ def test_bad_keys_are_refused_by_every_method(store: ObjectStore, bad_key, tmp_p
     assert store.list() == []  # nothing was written anywhere
 
 
-@pytest.mark.parametrize("kind", ["local", "s3", "gcs"])
+@pytest.mark.parametrize("kind", ["local", S3, "gcs"])
 def test_key_validation_happens_before_any_io(kind, tmp_path):
     # Against an unreachable backend, I/O would raise StoreUnavailable (or, for a
     # local store, recreate its root): InvalidKey proves nothing was attempted.
@@ -268,7 +269,10 @@ class _Failing(BaseHTTPRequestHandler):
 def failing_endpoint():
     """A real HTTP server answering every request with 503."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Failing)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # A short poll interval: shutdown() returns within 50 ms instead of 500.
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
@@ -314,12 +318,12 @@ def _assert_every_call_unavailable(store, tmp_path):
             call()
 
 
-@pytest.mark.parametrize("kind", ["s3", "gcs"])
+@pytest.mark.parametrize("kind", [S3, "gcs"])
 def test_unreachable_backend_maps_to_store_unavailable(kind, tmp_path):
     _assert_every_call_unavailable(unreachable_store(kind, tmp_path), tmp_path)
 
 
-@pytest.mark.parametrize("kind", ["s3", "gcs"])
+@pytest.mark.parametrize("kind", [S3, "gcs"])
 def test_server_errors_map_to_store_unavailable(kind, failing_endpoint, tmp_path):
     _assert_every_call_unavailable(_remote_store_at(kind, failing_endpoint), tmp_path)
 

@@ -330,6 +330,7 @@ def test_every_integer_parameter_and_body_field_declares_its_bounds(stack):
     assert unbounded == []
 
 
+@pytest.mark.slow
 def test_hostile_numbers_in_every_query_and_path_parameter(stack):
     doc = stack.app.openapi()
     client = stack.client
@@ -353,6 +354,7 @@ def test_hostile_numbers_in_every_query_and_path_parameter(stack):
     assert checked > 500
 
 
+@pytest.mark.slow
 def test_hostile_numbers_in_every_json_body_field(stack):
     doc = stack.app.openapi()
     client = stack.client
@@ -534,6 +536,7 @@ def test_a_token_sub_with_a_newline_names_no_user(stack, sub):
         mint_user_token(SECRET.encode(), sub, ttl_s=60, issuer=ISSUER, audience=AUDIENCE)
 
 
+@pytest.mark.slow
 def test_the_cli_refuses_a_user_id_with_a_trailing_newline(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("DELIVERY_")}
     env.update(

@@ -75,6 +75,7 @@ def _place_real(folder: Path, sources: dict[str, Path], name: str) -> Path:
     return target
 
 
+@pytest.mark.slow  # ffmpeg encodes, the CLI as a process
 @pytest.mark.parametrize("name", PROTOCOL_NAMES)
 def test_a_protocol_looking_name_publishes_the_real_file(hostile_dir, sources, tmp_path, name):
     _place_real(hostile_dir, sources, name)
@@ -90,6 +91,7 @@ def test_a_protocol_looking_name_publishes_the_real_file(hostile_dir, sources, t
     assert "DECOY" not in result.manifest.tags.values()
 
 
+@pytest.mark.slow  # ffmpeg encodes, the CLI as a process
 @pytest.mark.parametrize("name", PROTOCOL_NAMES)
 def test_the_duration_limit_holds_whatever_the_name(hostile_dir, sources, tmp_path, name):
     _place_real(hostile_dir, sources, name)
@@ -100,6 +102,7 @@ def test_the_duration_limit_holds_whatever_the_name(hostile_dir, sources, tmp_pa
     assert store.list() == []
 
 
+@pytest.mark.slow  # ffmpeg encodes, the CLI as a process
 def test_the_cli_refuses_a_protocol_named_file_over_the_limit_in_one_line(
     hostile_dir, sources, tmp_path
 ):
@@ -117,6 +120,7 @@ def test_the_cli_refuses_a_protocol_named_file_over_the_limit_in_one_line(
     assert not (store / "tracks").exists()
 
 
+@pytest.mark.slow  # ffmpeg encodes, the CLI as a process
 def test_a_name_beginning_with_a_dash_gets_a_hint_and_works_after_double_dash(
     hostile_dir, sources, tmp_path
 ):
@@ -145,6 +149,7 @@ def test_a_name_beginning_with_a_dash_gets_a_hint_and_works_after_double_dash(
     assert json.loads(dotted.stdout)["status"] == "already_published"
 
 
+@pytest.mark.slow  # ffmpeg encodes, the CLI as a process
 def test_batch_of_a_folder_beginning_with_a_dash(hostile_dir, sources, tmp_path):
     (hostile_dir / "-album").mkdir()
     shutil.copy(sources["real"], hostile_dir / "-album" / "concat:good.mka")

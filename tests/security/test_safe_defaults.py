@@ -109,6 +109,7 @@ def test_default_database_is_private(default_delivery, tmp_path):
     assert stat.S_IMODE(db.stat().st_mode) == 0o600
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "env"),
     [
@@ -127,6 +128,7 @@ def test_dev_mode_refuses_a_non_loopback_bind(tmp_path, args, env):
     assert not (tmp_path / "data").exists()  # refused before anything was generated
 
 
+@pytest.mark.slow
 def test_a_non_loopback_bind_in_dev_mode_can_be_forced(tmp_path):
     # Forced: the check passes and start-up goes on (here to a key file that does not
     # exist, so the test never actually listens on every interface).
@@ -158,6 +160,7 @@ def test_non_loopback_addresses(host):
     assert not is_loopback(host)
 
 
+@pytest.mark.slow
 def test_without_dev_mode_missing_secrets_are_one_line_naming_what_to_set(tmp_path):
     line = one_error_line(delivery_cli(["serve"], tmp_path))
     for name in ("DELIVERY_JWKS", "DELIVERY_JWT_HS256_SECRETS", "DELIVERY_DEV_MODE"):

@@ -198,6 +198,7 @@ def report(part: str, attack: str, **figures: object) -> None:
 # -- attacks on every server -----------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("part", PARTS)
 def test_header_bomb_is_refused_431_and_rss_stays_flat(servers, part):
     server = servers[part]
@@ -245,6 +246,7 @@ def test_header_bomb_is_refused_431_and_rss_stays_flat(servers, part):
     assert httpx.get(f"{server.base}{server.health}", timeout=10).status_code == 200
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("part", PARTS)
 def test_slow_headers_are_cut_at_the_header_timeout(servers, part):
     server = servers[part]
@@ -279,6 +281,7 @@ def test_slow_headers_are_cut_at_the_header_timeout(servers, part):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("part", PARTS)
 def test_a_stalled_body_is_cut_at_the_body_timeout(servers, part):
     # The head arrives at once, then 10 of 1000 promised body bytes, then nothing.
@@ -305,6 +308,7 @@ def test_a_stalled_body_is_cut_at_the_body_timeout(servers, part):
     # Origin and edge answer a GET without reading its body; the connection still closes.
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("part", PARTS)
 def test_idle_flood_is_closed_and_capped(servers, part):
     server = servers[part]
@@ -337,6 +341,7 @@ def test_idle_flood_is_closed_and_capped(servers, part):
     ) >= len(silent)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("part", ["origin", "edge"])
 def test_get_with_a_huge_body_is_not_read(servers, part):
     server = servers[part]
@@ -367,6 +372,7 @@ def test_get_with_a_huge_body_is_not_read(servers, part):
 # -- delivery: bodies before authentication ---------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", ["/v1/me/playlists", "/v1/dev/token"])
 def test_delivery_declared_body_bomb_is_413_before_auth(servers, path):
     server = servers["delivery"]
@@ -397,6 +403,7 @@ def test_delivery_declared_body_bomb_is_413_before_auth(servers, path):
     assert server.rss_kb() - before < RSS_BOUND_KB
 
 
+@pytest.mark.slow
 def test_delivery_declared_body_bomb_answer_is_readable(servers):
     # Without pushing the body the 413 always arrives (no reset can overtake it).
     sock = servers["delivery"].connect()
@@ -415,6 +422,7 @@ def test_delivery_declared_body_bomb_answer_is_readable(servers):
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", ["/v1/me/playlists", "/v1/dev/token"])
 def test_delivery_chunked_body_bomb_is_cut_at_the_limit(servers, path):
     server = servers["delivery"]
@@ -447,6 +455,7 @@ def test_delivery_chunked_body_bomb_is_cut_at_the_limit(servers, path):
     assert server.metric('delivery_connections_closed_by_limit_total{reason="body_too_large"}') >= 1
 
 
+@pytest.mark.slow
 def test_delivery_small_bodies_still_work(servers):
     with httpx.Client(base_url=servers["delivery"].base, timeout=10) as client:
         minted = client.post("/v1/dev/token", json={"user_id": "free-user"})

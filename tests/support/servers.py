@@ -2,31 +2,106 @@
 
 Every server binds 127.0.0.1 on a free port, is waited for until it answers,
 and is stopped by the pid we started (process group), also when a test fails.
+
+Ports: most of these servers (PostgreSQL, nginx, moto, the GCS emulator) cannot
+bind port 0 and report it, so :func:`free_port` hands out a port that is
+bindable now, never the same one twice in this process, and taken from below
+the kernel's ephemeral range, where no client socket (ours or another
+program's) is given a port meanwhile. What is left of the race (another process
+binding that very port first) ends in ``EADDRINUSE``: :class:`ServerProcess`
+reports it as :class:`PortInUse`, and :func:`on_free_port` starts the server
+again on another port.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import time
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 
+from tests.support.waiting import wait_for
+
 VENV_BIN = Path(sys.executable).parent
+T = TypeVar("T")
+
+_LOWEST_PORT = 15000
+_handed_out: set[int] = set()
+_ports_lock = threading.Lock()
+
+
+class PortInUse(RuntimeError):
+    """A server could not bind its port: someone else took it after :func:`free_port`."""
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port nothing listens on now, never handed out before by this process.
+
+    For a server to bind (through :func:`on_free_port`, which retries on
+    ``EADDRINUSE``) or as an address where nothing answers.
+    """
+    low, high = _LOWEST_PORT, _ephemeral_low()
+    with _ports_lock:
+        if high - low >= 1000:
+            for _ in range(1000):
+                port = random.randrange(low, high)  # noqa: S311 - not a secret
+                if port not in _handed_out and _bindable(port):
+                    _handed_out.add(port)
+                    return port
+        # The ephemeral range starts too low to stay out of it: let the kernel pick.
+        for _ in range(100):
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            if port not in _handed_out:
+                _handed_out.add(port)
+                return port
+    raise RuntimeError("no free loopback port found")
+
+
+def on_free_port(start: Callable[..., T], *, count: int = 1, attempts: int = 3) -> T:
+    """``start(port)`` on a :func:`free_port` (``start(p1, p2, ...)`` with ``count`` ports),
+    again on other ports when it raises :class:`PortInUse` (a port was taken between
+    choosing and binding it)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return start(*(free_port() for _ in range(count)))
+        except PortInUse:
+            if attempt == attempts:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _lost_its_port(log: str) -> bool:
+    text = log.lower()
+    return "address already in use" in text or "errno 98" in text
 
 
 class ServerProcess:
@@ -60,20 +135,36 @@ class ServerProcess:
         return self.proc.pid
 
     def log(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(errors="replace")
 
     def wait_until(self, ready: Callable[[], bool], timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        """Until ``ready()`` is true (its exceptions count as "not yet").
+
+        Raises :class:`PortInUse` when the process exited because its port was
+        taken, RuntimeError when it exited otherwise or is not ready in time
+        (stopped then); both carry the process's log.
+        """
+
+        def check() -> bool:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.log()}")
-            with contextlib.suppress(Exception):
-                if ready():
-                    return
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"{self.name} did not become ready in {timeout}s:\n{self.log()}")
+                log = self.log()
+                self.stop()
+                error = PortInUse if _lost_its_port(log) else RuntimeError
+                raise error(f"{self.name} exited with {self.proc.returncode}:\n{log}")
+            try:
+                return bool(ready())
+            except Exception:
+                return False
+
+        try:
+            wait_for(check, what=f"{self.name} to become ready", timeout=timeout)
+        except AssertionError:
+            self.stop()
+            raise RuntimeError(
+                f"{self.name} did not become ready in {timeout}s:\n{self.log()}"
+            ) from None
 
     def wait_http(self, url: str, timeout: float = 30.0, ok=(200,)) -> None:
         self.wait_until(lambda: httpx.get(url, timeout=2).status_code in ok, timeout)
@@ -92,26 +183,31 @@ class ServerProcess:
 
 
 def start_moto() -> tuple[ServerProcess, str]:
-    port = free_port()
-    server = ServerProcess(
-        "moto",
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-    )
-    url = f"http://127.0.0.1:{port}"
-    server.wait_http(f"{url}/moto-api/", timeout=60)
-    return server, url
+    def start(port: int) -> tuple[ServerProcess, str]:
+        server = ServerProcess(
+            "moto",
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        )
+        url = f"http://127.0.0.1:{port}"
+        server.wait_http(f"{url}/moto-api/", timeout=60)
+        return server, url
+
+    return on_free_port(start)
 
 
 def start_gcs_emulator() -> tuple[ServerProcess, str]:
-    port = free_port()
     exe = shutil.which("gcp-storage-emulator", path=str(VENV_BIN)) or "gcp-storage-emulator"
-    server = ServerProcess(
-        "gcs-emulator",
-        [exe, "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory"],
-    )
-    url = f"http://127.0.0.1:{port}"
-    server.wait_http(f"{url}/storage/v1/b", timeout=60, ok=(200, 400, 401, 404))
-    return server, url
+
+    def start(port: int) -> tuple[ServerProcess, str]:
+        server = ServerProcess(
+            "gcs-emulator",
+            [exe, "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory"],
+        )
+        url = f"http://127.0.0.1:{port}"
+        server.wait_http(f"{url}/storage/v1/b", timeout=60, ok=(200, 400, 401, 404))
+        return server, url
+
+    return on_free_port(start)
 
 
 def postgres_bin_dir() -> Path:
@@ -135,7 +231,6 @@ def postgres_server() -> Iterator[str]:
     user = "postgres" if os.geteuid() == 0 else None
     if user:
         shutil.chown(datadir, user=user, group=user)
-    port = free_port()
     subprocess.run(
         [
             str(bindir / "initdb"),
@@ -155,43 +250,106 @@ def postgres_server() -> Iterator[str]:
         user=user,
         cwd="/",
     )
-    server = ServerProcess(
-        "postgres",
-        [
-            str(bindir / "postgres"),
-            "-D",
-            str(datadir / "data"),
-            "-p",
-            str(port),
-            "-k",
-            str(datadir),
-            "-h",
-            "127.0.0.1",
-            "-c",
-            "fsync=off",
-            "-c",
-            "synchronous_commit=off",
-            "-c",
-            "full_page_writes=off",
-            "-c",
-            "max_connections=200",
-        ],
-        user=user,
-        cwd="/",
-    )
-    url = f"postgresql://test@127.0.0.1:{port}/postgres"
-    try:
-        import psycopg
+    import psycopg
+
+    def start(port: int) -> tuple[ServerProcess, int]:
+        server = ServerProcess(
+            "postgres",
+            [
+                str(bindir / "postgres"),
+                "-D",
+                str(datadir / "data"),
+                "-p",
+                str(port),
+                "-k",
+                str(datadir),
+                "-h",
+                "127.0.0.1",
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+                "-c",
+                "max_connections=200",
+            ],
+            user=user,
+            cwd="/",
+        )
 
         def ready() -> bool:
-            with psycopg.connect(url, connect_timeout=2) as conn:
+            with psycopg.connect(
+                f"postgresql://test@127.0.0.1:{port}/postgres", connect_timeout=2
+            ) as conn:
                 conn.execute("SELECT 1")
             return True
 
         server.wait_until(ready, timeout=60)
-        with psycopg.connect(url, autocommit=True) as conn:
+        return server, port
+
+    try:
+        server, port = on_free_port(start)
+    except BaseException:
+        shutil.rmtree(datadir, ignore_errors=True)
+        raise
+    try:
+        with psycopg.connect(
+            f"postgresql://test@127.0.0.1:{port}/postgres", autocommit=True
+        ) as conn:
             conn.execute("CREATE DATABASE test")
         yield f"postgresql://test@127.0.0.1:{port}/test"
     finally:
         server.stop()
         shutil.rmtree(datadir, ignore_errors=True)
+
+
+def redis_server_binary() -> str:
+    exe = shutil.which("redis-server")
+    if exe is None:
+        raise RuntimeError("redis-server is not installed: run `make deps` (apt-get redis-server)")
+    return exe
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[str]:
+    """A throwaway Redis (no persistence) on a free port; yields its ``redis://`` URL."""
+    exe = redis_server_binary()
+    workdir = Path(tempfile.mkdtemp(prefix="redis-"))
+
+    def start(port: int) -> tuple[ServerProcess, int]:
+        server = ServerProcess(
+            "redis",
+            [
+                exe,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(workdir),
+            ],  # fmt: skip
+        )
+
+        def ready() -> bool:
+            import redis
+
+            return bool(redis.Redis(port=port, socket_timeout=2).ping())
+
+        server.wait_until(ready, timeout=30)
+        return server, port
+
+    try:
+        server, port = on_free_port(start)
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -12,12 +12,10 @@ import secrets
 import uuid
 from types import SimpleNamespace
 
-import psycopg
 import pytest
 from fastapi import FastAPI
 
 from delivery.auth import JwtAuthenticator, mint_user_token
-from delivery.db import open_database
 from delivery.errors import install_error_handlers
 from delivery.modules import install_modules
 from delivery.modules.settings import ModulesSettings
@@ -25,7 +23,6 @@ from delivery.tiers import TierResolver, TierStore
 from origin.store import open_store
 from tests.delivery.conftest import client_for
 
-BACKENDS = ["sqlite", "postgresql"]
 ADMIN_TOKEN = secrets.token_urlsafe(24)
 # Small enough to reach in a test; the default (10,000) is checked on its own.
 TEST_PLAYLIST_MAX_ITEMS = 250
@@ -34,38 +31,6 @@ TEST_PLAYLIST_MAX_ITEMS = 250
 @pytest.fixture
 def anyio_backend():
     return "asyncio"
-
-
-@pytest.fixture(scope="session")
-def pg_server_url(postgres_url):
-    """The session's PostgreSQL with the extensions in ``public`` (visible from every schema)."""
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
-        conn.execute("CREATE EXTENSION IF NOT EXISTS unaccent SCHEMA public")
-    return postgres_url
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def database(request, tmp_path_factory):
-    if request.param == "sqlite":
-        path = tmp_path_factory.mktemp("db") / "delivery.db"
-        db = open_database(f"sqlite:///{path}")
-        db.migrate()
-        yield db
-        db.close()
-        return
-    base = request.getfixturevalue("pg_server_url")
-    schema = f"m_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    db = open_database(f"{base}?options=-csearch_path%3D{schema}%2Cpublic")
-    try:
-        db.migrate()
-        yield db
-    finally:
-        db.close()
-        with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 @pytest.fixture(scope="module")

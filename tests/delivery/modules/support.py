@@ -1,11 +1,11 @@
-"""Helpers: manifests in a real LocalStore, catalog seeding, error assertions."""
+"""Helpers: manifests in a real LocalStore, track index seeding, error assertions."""
 
 from __future__ import annotations
 
 import hashlib
 import uuid
 
-from delivery.modules.catalog import Catalog, CatalogTrack
+from delivery.modules.track_index import IndexedTrack, TrackIndex
 from origin.keys import latest_key, manifest_key, rendition_key
 from origin.manifest import Latest, Manifest
 from origin.store import ObjectStore
@@ -57,10 +57,10 @@ def publish_manifest(
     return version
 
 
-def seed_tracks(catalog: Catalog, prefix: str, n: int, **fields) -> list[str]:
-    """``n`` catalog tracks ``{prefix}-0..n-1`` indexed directly (no store needed)."""
+def seed_tracks(index: TrackIndex, prefix: str, n: int, **fields) -> list[str]:
+    """``n`` tracks ``{prefix}-0..n-1`` indexed directly (no store needed)."""
     tracks = [
-        CatalogTrack(
+        IndexedTrack(
             track_id=f"{prefix}-{i}",
             version=new_version(f"{prefix}-{i}"),
             title=fields.get("title", f"Song {prefix} {i}"),
@@ -71,7 +71,7 @@ def seed_tracks(catalog: Catalog, prefix: str, n: int, **fields) -> list[str]:
         )
         for i in range(n)
     ]
-    catalog.upsert(tracks)
+    index.upsert(tracks)
     return [t.track_id for t in tracks]
 
 

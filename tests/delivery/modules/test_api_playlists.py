@@ -47,7 +47,7 @@ async def order(api, auth, user, pid):
 
 @pytest.fixture
 def tracks(modules, uid):
-    return seed_tracks(modules.catalog, uid("t"), 30)
+    return seed_tracks(modules.track_index, uid("t"), 30)
 
 
 async def test_requires_authentication(api):
@@ -162,7 +162,7 @@ async def test_add_rejects_bad_input(api, auth, uid, tracks):
 
 async def test_at_most_100_items_per_request(api, auth, uid, modules):
     me = uid()
-    many = seed_tracks(modules.catalog, uid("t"), 101)
+    many = seed_tracks(modules.track_index, uid("t"), 101)
     pid = (await make_playlist(api, auth, me))["id"]
     r = await api.post(f"/v1/playlists/{pid}/items", json={"uris": uris(many)}, headers=auth(me))
     assert_error(r, 400, "too_many_items")
@@ -177,7 +177,7 @@ async def test_at_most_100_items_per_request(api, auth, uid, modules):
 
 async def test_playlist_size_limit(api, auth, uid, modules):
     me = uid()
-    many = seed_tracks(modules.catalog, uid("t"), 100)
+    many = seed_tracks(modules.track_index, uid("t"), 100)
     pid = (await make_playlist(api, auth, me))["id"]
     for _ in range(TEST_PLAYLIST_MAX_ITEMS // 100):
         await add(api, auth, me, pid, many)
@@ -229,7 +229,7 @@ async def test_paging(api, auth, uid, tracks):
 
 async def test_get_playlist_embeds_the_first_hundred(api, auth, uid, modules):
     me = uid()
-    many = seed_tracks(modules.catalog, uid("t"), 100)
+    many = seed_tracks(modules.track_index, uid("t"), 100)
     pid = (await make_playlist(api, auth, me))["id"]
     await add(api, auth, me, pid, many)
     await add(api, auth, me, pid, many[:5])
@@ -528,7 +528,7 @@ async def test_tracks_missing_from_the_catalog_still_list(api, auth, uid, tracks
     me = uid()
     pid = (await make_playlist(api, auth, me))["id"]
     await add(api, auth, me, pid, tracks[:2])
-    modules.catalog.remove([tracks[0]])
+    modules.track_index.remove([tracks[0]])
     r = await api.get(f"/v1/playlists/{pid}/items", headers=auth(me))
     first = r.json()["items"][0]["track"]
     assert first["id"] == tracks[0] and first["name"] is None and first["is_playable"] is False

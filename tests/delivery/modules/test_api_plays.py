@@ -23,7 +23,7 @@ def stats(db, track_id):
 
 async def test_recording_is_idempotent_on_the_client_play_id(api, auth, uid, modules, database):
     me = uid()
-    (track,) = seed_tracks(modules.catalog, uid("t"), 1)
+    (track,) = seed_tracks(modules.track_index, uid("t"), 1)
     body = {
         "play_id": "abc-1",
         "uri": f"audiocdn:track:{track}",
@@ -51,7 +51,7 @@ async def test_recording_is_idempotent_on_the_client_play_id(api, auth, uid, mod
 
 async def test_the_handler_counts_each_play_once_however_often_delivered(uid, modules, database):
     me = uid()
-    (track,) = seed_tracks(modules.catalog, uid("t"), 1)
+    (track,) = seed_tracks(modules.track_index, uid("t"), 1)
     from delivery.modules.plays import PlayIn
 
     row, created = modules.plays.record(me, PlayIn(play_id="dup", track_id=track, ms_played=5))
@@ -125,7 +125,7 @@ async def test_plays_of_unknown_tracks_are_rejected(api, auth, uid, modules, dat
 
 async def test_plays_older_than_the_window_are_rejected(api, auth, uid, modules, database):
     me = uid()
-    (track,) = seed_tracks(modules.catalog, uid("t"), 1)
+    (track,) = seed_tracks(modules.track_index, uid("t"), 1)
     now = now_ms()
     day = 86_400_000
     too_old = [
@@ -148,7 +148,7 @@ async def test_plays_older_than_the_window_are_rejected(api, auth, uid, modules,
 
 async def test_the_play_age_window_is_a_setting(database, store, user_secret_bytes, auth, uid):
     app = build_app(database, store, user_secret_bytes, modules_settings(play_max_age_s=3600))
-    (track,) = seed_tracks(app.state.modules.catalog, uid("t"), 1)
+    (track,) = seed_tracks(app.state.modules.track_index, uid("t"), 1)
     me = uid()
     now = now_ms()
     async with client_for(app) as client:
@@ -173,7 +173,7 @@ async def _record(api, auth, me, track, play_id, played_at):
 
 async def test_recently_played_newest_first_with_time_cursors(api, auth, uid, modules):
     me = uid()
-    tracks = seed_tracks(modules.catalog, uid("t"), 5)
+    tracks = seed_tracks(modules.track_index, uid("t"), 5)
     base = now_ms() - 3_600_000
     for i, track in enumerate(tracks):
         await _record(api, auth, me, track, f"p{i}", base + i * 1000)
@@ -215,7 +215,7 @@ async def test_recently_played_newest_first_with_time_cursors(api, auth, uid, mo
 
 async def test_recently_played_pages_through_plays_sharing_a_millisecond(api, auth, uid, modules):
     me = uid()
-    (track,) = seed_tracks(modules.catalog, uid("t"), 1)
+    (track,) = seed_tracks(modules.track_index, uid("t"), 1)
     at = now_ms() - 60_000
     ids = [f"same-{n}" for n in range(7)]
     for play_id in ids:

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from delivery.events import TRACK_PUBLISHED
-from delivery.modules.catalog import CatalogTrack
+from delivery.modules.track_index import IndexedTrack
 from tests.delivery.modules.conftest import ADMIN_TOKEN, build_app, modules_settings
 from tests.delivery.modules.support import assert_error, new_version, publish_manifest
 
@@ -35,8 +35,8 @@ def ids(page):
 
 
 def index(modules, track_id, title, artist="", album="", year=None):
-    modules.catalog.upsert(
-        [CatalogTrack(track_id, new_version(track_id), title, artist, album, year, 200_000)]
+    modules.track_index.upsert(
+        [IndexedTrack(track_id, new_version(track_id), title, artist, album, year, 200_000)]
     )
 
 

@@ -135,7 +135,7 @@ async def test_suggestions_rank_friends_of_friends_by_mutual_count(api, auth, ui
 
 async def test_friends_listened(api, auth, uid, modules):
     me, early, late, stranger, quiet = uid(), uid(), uid(), uid(), uid()
-    track, other = seed_tracks(modules.catalog, uid("t"), 2)
+    track, other = seed_tracks(modules.track_index, uid("t"), 2)
     await follow(api, auth, me, early, late, quiet)
     hour = 3_600_000
     day1 = now_ms() // hour * hour - 5 * 24 * hour  # plays must be recent (play_max_age_s)

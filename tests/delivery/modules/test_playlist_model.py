@@ -29,7 +29,7 @@ op = st.one_of(
 
 @pytest.fixture(scope="module")
 def catalog_tracks(app):
-    return seed_tracks(app.state.modules.catalog, "model", N_TRACKS)
+    return seed_tracks(app.state.modules.track_index, "model", N_TRACKS)
 
 
 def apply_to_model(model: list[str], step, tracks: list[str]):

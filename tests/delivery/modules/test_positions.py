@@ -87,7 +87,7 @@ N_TRACKS = 20
 
 @pytest.fixture(scope="module")
 def big_tracks(app):
-    return seed_tracks(app.state.modules.catalog, "fence", N_TRACKS)
+    return seed_tracks(app.state.modules.track_index, "fence", N_TRACKS)
 
 
 def service(database) -> PlaylistService:

@@ -1,13 +1,12 @@
-"""What a store holds, track by track (``encoder ls``)."""
+"""What a store holds, track by track (``encoder ls``; the track ids ``encoder verify`` checks)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from encoder.errors import EncoderError
-from encoder.publish import read_latest, read_manifest
-from origin.errors import InvalidKey
+from origin.errors import InvalidKey, StoreError, TrackNotFound
 from origin.keys import parse_key
+from origin.manifest import read_latest, read_manifest
 from origin.store import ObjectStore
 
 
@@ -49,6 +48,7 @@ def track_ids(store: ObjectStore) -> list[str]:
 
 
 def list_tracks(store: ObjectStore) -> list[TrackEntry]:
+    """One entry per track id in the store; a damaged track is listed with its problem."""
     manifests: dict[str, int] = {}
     for key in store.list("tracks/"):
         try:
@@ -58,40 +58,27 @@ def list_tracks(store: ObjectStore) -> list[TrackEntry]:
         count = manifests.setdefault(parsed.track_id, 0)
         if parsed.kind == "manifest":
             manifests[parsed.track_id] = count + 1
-    entries = []
-    for track_id in sorted(manifests):
-        try:
-            latest = read_latest(store, track_id)
-            if latest is None:
-                entries.append(
-                    TrackEntry(track_id, None, None, manifests[track_id], problem="no latest.json")
-                )
-                continue
-            manifest = read_manifest(store, track_id, latest.version)
-        except EncoderError as exc:  # a damaged track is listed with its problem
-            entries.append(TrackEntry(track_id, None, None, manifests[track_id], problem=str(exc)))
-            continue
-        if manifest is None:
-            entries.append(
-                TrackEntry(
-                    track_id,
-                    latest.version,
-                    latest.published_at,
-                    manifests[track_id],
-                    problem="latest.json names a version without a manifest",
-                )
-            )
-            continue
-        entries.append(
-            TrackEntry(
-                track_id,
-                latest.version,
-                latest.published_at,
-                manifests[track_id],
-                tuple(manifest.bitrates),
-                manifest.duration_s,
-                manifest.tags.get("title"),
-                manifest.tags.get("artist"),
-            )
-        )
-    return entries
+    return [_entry(store, track_id, versions) for track_id, versions in sorted(manifests.items())]
+
+
+def _entry(store: ObjectStore, track_id: str, versions: int) -> TrackEntry:
+    try:
+        latest = read_latest(store, track_id)
+    except TrackNotFound:
+        return TrackEntry(track_id, None, None, versions, problem="no latest.json")
+    except StoreError as exc:  # damaged, or the store is down
+        return TrackEntry(track_id, None, None, versions, problem=str(exc))
+    try:
+        manifest = read_manifest(store, track_id, latest.version, named_by_latest=True)
+    except StoreError as exc:
+        return TrackEntry(track_id, latest.version, latest.published_at, versions, problem=str(exc))
+    return TrackEntry(
+        track_id,
+        latest.version,
+        latest.published_at,
+        versions,
+        tuple(manifest.bitrates),
+        manifest.duration_s,
+        manifest.tags.get("title"),
+        manifest.tags.get("artist"),
+    )

@@ -1,10 +1,12 @@
-"""The search catalog: tracks read from manifests in the store, with artists and albums.
+"""The track index: the database's rows for published tracks (read from their
+manifests in the store), with the artists and albums derived from them. Search,
+playlists and plays read these rows; this module is the only writer.
 
-Tracks enter it three ways, all ending in :meth:`Catalog.upsert`:
+Tracks enter it three ways, all ending in :meth:`TrackIndex.upsert`:
 
-* the ``track.published`` event (:meth:`Catalog.on_track_published`), raised by the
+* the ``track.published`` event (:meth:`TrackIndex.on_track_published`), raised by the
   admin endpoint ``POST /v1/admin/events`` that ``encoder ingest --notify`` calls;
-* ``delivery catalog sync`` (:meth:`Catalog.sync`), which walks every
+* ``delivery catalog sync`` (:meth:`TrackIndex.sync`), which walks every
   ``latest.json`` in the store and indexes what changed (``--prune`` also drops
   tracks the store no longer has);
 * tests and benchmarks, directly.
@@ -28,12 +30,12 @@ from dataclasses import dataclass, field
 from delivery.db import Database, Transaction
 from delivery.events import Event
 from delivery.modules.ids import normalize_name, now_ms, stable_id
-from origin.errors import ObjectNotFound, StoreError
-from origin.keys import latest_key, manifest_key, parse_key, validate_track_id, validate_version
-from origin.manifest import Latest, Manifest
+from origin.errors import StoreError, TrackNotFound, VersionNotFound
+from origin.keys import parse_key, validate_version
+from origin.manifest import Manifest, read_latest, read_manifest
 from origin.store import ObjectStore
 
-log = logging.getLogger("delivery.modules.catalog")
+log = logging.getLogger("delivery.modules.track_index")
 
 _YEAR_RE = re.compile(r"(?<!\d)(\d{4})(?!\d)")
 
@@ -57,7 +59,7 @@ def year_from_tags(tags: Mapping[str, str]) -> int | None:
 
 
 @dataclass(frozen=True, slots=True)
-class CatalogTrack:
+class IndexedTrack:
     track_id: str
     version: str
     title: str
@@ -78,7 +80,7 @@ class CatalogTrack:
         return stable_id("album", normalize_name(self.artist), normalize_name(self.album))
 
     @classmethod
-    def from_manifest(cls, manifest: Manifest, published_at: str | None = None) -> CatalogTrack:
+    def from_manifest(cls, manifest: Manifest, published_at: str | None = None) -> IndexedTrack:
         tags = manifest.tags
         return cls(
             track_id=manifest.track_id,
@@ -197,14 +199,16 @@ _REFRESH_ALBUM = {
 }
 
 
-class Catalog:
+class TrackIndex:
+    """Writes the track rows (and their artists and albums); reads manifests to do so."""
+
     def __init__(self, db: Database, store: ObjectStore | None = None) -> None:
         self.db = db
         self.store = store
 
     # -- writing --------------------------------------------------------------------
 
-    def upsert(self, tracks: Sequence[CatalogTrack]) -> None:
+    def upsert(self, tracks: Sequence[IndexedTrack]) -> None:
         """Index ``tracks`` (insert or replace) in one transaction."""
         if not tracks:
             return
@@ -276,19 +280,18 @@ class Catalog:
     def _store(self, store: ObjectStore | None) -> ObjectStore:
         store = store or self.store
         if store is None:
-            raise RuntimeError("the catalog has no object store to read manifests from")
+            raise RuntimeError("the track index has no object store to read manifests from")
         return store
 
     def read_track(
         self, track_id: str, version: str | None = None, store: ObjectStore | None = None
-    ) -> CatalogTrack:
-        """The catalog entry for the track's current version (``latest.json``), else ``version``."""
+    ) -> IndexedTrack:
+        """The index row for the track's current version (``latest.json``), else ``version``."""
         store = self._store(store)
-        validate_track_id(track_id)
         published_at = None
         try:
-            latest = Latest.from_json(store.get_bytes(latest_key(track_id)))
-        except ObjectNotFound:
+            latest = read_latest(store, track_id)
+        except TrackNotFound:
             latest = None
         if latest is not None:
             if version and version != latest.version:
@@ -303,12 +306,12 @@ class Catalog:
             raise TrackNotInStore(f"track {track_id!r} has no latest.json in the store")
         validate_version(version)
         try:
-            manifest = Manifest.from_json(store.get_bytes(manifest_key(track_id, version)))
-        except ObjectNotFound:
+            manifest = read_manifest(store, track_id, version)
+        except VersionNotFound:
             raise TrackNotInStore(f"track {track_id!r} has no manifest for {version}") from None
-        return CatalogTrack.from_manifest(manifest, published_at)
+        return IndexedTrack.from_manifest(manifest, published_at)
 
-    def index_track(self, track_id: str, version: str | None = None) -> CatalogTrack:
+    def index_track(self, track_id: str, version: str | None = None) -> IndexedTrack:
         track = self.read_track(track_id, version)
         self.upsert([track])
         return track
@@ -327,12 +330,12 @@ class Catalog:
     def sync(
         self, store: ObjectStore | None = None, *, prune: bool = False, batch: int = 200
     ) -> SyncReport:
-        """Index every track whose ``latest.json`` names a version the catalog lacks."""
+        """Index every track whose ``latest.json`` names a version the index lacks."""
         store = self._store(store)
         report = SyncReport()
         known = self.versions()
         in_store: set[str] = set()
-        pending: list[CatalogTrack] = []
+        pending: list[IndexedTrack] = []
         for key in store.list("tracks/"):
             parsed = parse_key(key)
             if parsed.kind != "latest":
@@ -340,19 +343,17 @@ class Catalog:
             report.seen += 1
             in_store.add(parsed.track_id)
             try:
-                latest = Latest.from_json(store.get_bytes(key))
+                latest = read_latest(store, parsed.track_id)
                 if known.get(parsed.track_id) == latest.version:
                     report.unchanged += 1
                     continue
-                manifest = Manifest.from_json(
-                    store.get_bytes(manifest_key(parsed.track_id, latest.version))
+                manifest = read_manifest(
+                    store, parsed.track_id, latest.version, named_by_latest=True
                 )
-                if manifest.track_id != parsed.track_id:
-                    raise StoreError(f"manifest names track {manifest.track_id!r}")
-            except StoreError as exc:  # ManifestError, ObjectNotFound, StoreUnavailable
+            except StoreError as exc:  # missing, damaged, or the store is down
                 report.errors.append(f"{parsed.track_id}: {exc}")
                 continue
-            pending.append(CatalogTrack.from_manifest(manifest, latest.published_at))
+            pending.append(IndexedTrack.from_manifest(manifest, latest.published_at))
             if len(pending) >= batch:
                 self.upsert(pending)
                 report.indexed += len(pending)

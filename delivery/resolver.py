@@ -1,4 +1,6 @@
-"""The catalog: ``latest.json`` then ``manifest.json`` through the origin store, cached.
+"""The track resolver: a track id (and optional pinned version) to its published
+:class:`Track`, read through origin's manifest reader (``latest.json``, then the
+manifest it names) and cached.
 
 * ``latest.json`` is cached for ``DELIVERY_CATALOG_TTL_S`` (a new version
   shows up within that time); "no such track" for ``..._NEGATIVE_TTL_S`` so a
@@ -25,9 +27,10 @@ import anyio.to_thread
 from cachetools import LRUCache, TTLCache
 
 from delivery.errors import ApiError
-from origin.errors import ObjectNotFound, StoreError, StoreUnavailable
-from origin.keys import latest_key, manifest_key, validate_track_id, validate_version
-from origin.manifest import Latest, Manifest, ManifestError, Rendition
+from origin import errors as store_errors
+from origin.errors import ManifestError, StoreError, StoreUnavailable
+from origin.keys import latest_key, validate_track_id, validate_version
+from origin.manifest import Latest, Manifest, Rendition, read_latest, read_manifest
 from origin.store import ObjectStore
 
 T = TypeVar("T")
@@ -102,7 +105,7 @@ def check_version(version: str) -> str:
         raise InvalidVersion(str(exc)) from None
 
 
-class Catalog:
+class TrackResolver:
     """Resolve a track id (and optional pinned version) to a :class:`Track`."""
 
     def __init__(
@@ -213,49 +216,40 @@ class Catalog:
         finally:
             self._inflight.pop(key, None)
 
-    def _get(self, key: str) -> bytes:
+    def _count_store_read(self) -> None:
         self.store_reads += 1
         if self._on_store_read is not None:
             self._on_store_read()
-        try:
-            return self.store.get_bytes(key)
-        except ObjectNotFound:
-            raise
-        except StoreUnavailable as exc:
-            raise CatalogUnavailable(f"the catalog store is unavailable: {exc}") from None
-        except StoreError as exc:
-            raise CatalogUnavailable(f"the catalog store failed: {exc}") from None
 
     def _read_latest(self, track_id: str) -> Latest:
+        self._count_store_read()
         try:
-            data = self._get(latest_key(track_id))
-        except ObjectNotFound:
+            return read_latest(self.store, track_id)
+        except store_errors.TrackNotFound:
             raise TrackNotFound(f"no track {track_id!r}") from None
-        try:
-            return Latest.from_json(data)
-        except ManifestError as exc:
-            raise ManifestInvalid(f"track {track_id!r}: {exc}") from None
+        except StoreError as exc:
+            raise _api_error(exc) from None
 
     def _read_manifest(self, track_id: str, version: str, pinned: bool) -> Manifest:
+        self._count_store_read()
         try:
-            data = self._get(manifest_key(track_id, version))
-        except ObjectNotFound:
-            if not pinned:
-                raise ManifestInvalid(
-                    f"track {track_id!r}: latest.json names version {version!r} "
-                    "but its manifest is missing"
-                ) from None
+            return read_manifest(self.store, track_id, version, named_by_latest=not pinned)
+        except store_errors.VersionNotFound:  # pinned: which of the two is missing?
             try:
                 known = self.store.exists(latest_key(track_id))
             except StoreError as exc:
-                raise CatalogUnavailable(f"the catalog store failed: {exc}") from None
+                raise _api_error(exc) from None
             if not known:
                 raise TrackNotFound(f"no track {track_id!r}") from None
             raise VersionNotFound(f"track {track_id!r} has no version {version!r}") from None
-        try:
-            manifest = Manifest.from_json(data)
-        except ManifestError as exc:
-            raise ManifestInvalid(f"track {track_id!r} version {version!r}: {exc}") from None
-        if manifest.track_id != track_id or manifest.version != version:
-            raise ManifestInvalid(f"manifest under {track_id!r}/{version!r} names another track")
-        return manifest
+        except StoreError as exc:
+            raise _api_error(exc) from None
+
+
+def _api_error(exc: StoreError) -> ApiError:
+    """What the manifest reader raised (origin's error tree), as an API answer."""
+    if isinstance(exc, ManifestError):
+        return ManifestInvalid(str(exc))
+    if isinstance(exc, StoreUnavailable):
+        return CatalogUnavailable(f"the catalog store is unavailable: {exc}")
+    return CatalogUnavailable(f"the catalog store failed: {exc}")

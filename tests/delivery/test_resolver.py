@@ -1,4 +1,7 @@
-"""Catalog: latest.json -> manifest through the store, cached, single-flight, version pins."""
+"""TrackResolver: latest.json -> manifest through the store, cached, single-flight, pins.
+
+Nothing here waits on the wall clock: TTLs run on an injected clock and overlapping
+callers are lined up with :func:`anyio.wait_all_tasks_blocked`."""
 
 from __future__ import annotations
 
@@ -7,13 +10,13 @@ import threading
 import anyio
 import pytest
 
-from delivery.catalog import (
-    Catalog,
+from delivery.resolver import (
     CatalogUnavailable,
     InvalidTrackId,
     InvalidVersion,
     ManifestInvalid,
     TrackNotFound,
+    TrackResolver,
     VersionNotFound,
 )
 from origin.errors import StoreUnavailable
@@ -55,8 +58,8 @@ class FakeClock:
 
 
 async def test_resolves_the_latest_version(media_catalog):
-    catalog = Catalog(open_store(media_catalog.url))
-    track = await catalog.track("sine")
+    resolver = TrackResolver(open_store(media_catalog.url))
+    track = await resolver.track("sine")
     assert track.version == media_catalog.latest("sine")
     assert track.bitrates == (96, 160, 320)
     assert track.renditions[160].key == f"tracks/sine/{track.version}/160.ogg"
@@ -67,16 +70,16 @@ async def test_resolves_the_latest_version(media_catalog):
 async def test_a_burst_reads_the_store_once(media_catalog):
     gate = threading.Event()
     store = CountingStore(open_store(media_catalog.url), gate)
-    catalog = Catalog(store)
+    resolver = TrackResolver(store)
     results = []
 
     async def ask() -> None:
-        results.append(await catalog.track("noise"))
+        results.append(await resolver.track("noise"))
 
     async with anyio.create_task_group() as tg:
         for _ in range(50):
             tg.start_soon(ask)
-        await anyio.sleep(0.2)  # let all 50 pile up behind the first read
+        await anyio.wait_all_tasks_blocked()  # all 50 queued behind the first read
         gate.set()
     assert len(results) == 50
     assert {r.version for r in results} == {media_catalog.latest("noise")}
@@ -84,7 +87,7 @@ async def test_a_burst_reads_the_store_once(media_catalog):
         "tracks/noise/latest.json",
         f"tracks/noise/{results[0].version}/manifest.json",
     ]
-    await catalog.track("noise")
+    await resolver.track("noise")
     assert len(store.reads) == 2  # cached
 
 
@@ -97,76 +100,76 @@ async def test_latest_is_refreshed_after_the_ttl(tmp_path, media_catalog):
         local.put_bytes(key, source.get_bytes(key))
     local.put_bytes("tracks/sine/latest.json", Latest.now(old).to_json())
     clock = FakeClock()
-    catalog = Catalog(local, ttl_s=30, clock=clock)
-    assert (await catalog.track("sine")).version == old
+    resolver = TrackResolver(local, ttl_s=30, clock=clock)
+    assert (await resolver.track("sine")).version == old
     local.put_bytes("tracks/sine/latest.json", Latest.now(new).to_json())
     clock.now = 29
-    assert (await catalog.track("sine")).version == old
+    assert (await resolver.track("sine")).version == old
     clock.now = 31
-    assert (await catalog.track("sine")).version == new
+    assert (await resolver.track("sine")).version == new
 
 
 async def test_missing_tracks_are_cached_briefly(media_catalog):
     clock = FakeClock()
     store = CountingStore(open_store(media_catalog.url))
-    catalog = Catalog(store, negative_ttl_s=5, clock=clock)
+    resolver = TrackResolver(store, negative_ttl_s=5, clock=clock)
     for _ in range(10):
         with pytest.raises(TrackNotFound):
-            await catalog.track("ghost")
+            await resolver.track("ghost")
     assert store.reads == ["tracks/ghost/latest.json"]
     clock.now = 6
     with pytest.raises(TrackNotFound):
-        await catalog.track("ghost")
+        await resolver.track("ghost")
     assert len(store.reads) == 2
 
 
 async def test_pinned_versions(media_catalog):
-    catalog = Catalog(open_store(media_catalog.url))
+    resolver = TrackResolver(open_store(media_catalog.url))
     old, new = media_catalog.versions["sine"]
-    assert (await catalog.track("sine", old)).version == old
-    assert (await catalog.track("sine", new)).version == new
+    assert (await resolver.track("sine", old)).version == old
+    assert (await resolver.track("sine", new)).version == new
     with pytest.raises(VersionNotFound):
-        await catalog.track("sine", "ffffffffffffffff")
+        await resolver.track("sine", "ffffffffffffffff")
     with pytest.raises(TrackNotFound):
-        await catalog.track("ghost", "ffffffffffffffff")
+        await resolver.track("ghost", "ffffffffffffffff")
 
 
 @pytest.mark.parametrize("track_id", ["", "../x", "a/b", "-a", "x" * 65, "a\x00"])
 async def test_invalid_ids_never_reach_the_store(media_catalog, track_id):
     store = CountingStore(open_store(media_catalog.url))
     with pytest.raises(InvalidTrackId):
-        await Catalog(store).track(track_id)
+        await TrackResolver(store).track(track_id)
     assert store.reads == []
 
 
 @pytest.mark.parametrize("version", ["", "FFFFFFFFFFFFFFFF", "123", "../../../../etc/pa"])
 async def test_invalid_versions(media_catalog, version):
     with pytest.raises(InvalidVersion):
-        await Catalog(open_store(media_catalog.url)).track("sine", version)
+        await TrackResolver(open_store(media_catalog.url)).track("sine", version)
 
 
 async def test_store_outage_is_503_and_not_cached(media_catalog):
     store = CountingStore(open_store(media_catalog.url), fail=True)
-    catalog = Catalog(store)
+    resolver = TrackResolver(store)
     with pytest.raises(CatalogUnavailable) as err:
-        await catalog.track("sine")
+        await resolver.track("sine")
     assert err.value.status == 503
     store.fail = False
-    assert (await catalog.track("sine")).version == media_catalog.latest("sine")
+    assert (await resolver.track("sine")).version == media_catalog.latest("sine")
 
 
 async def test_corrupt_objects_are_502(tmp_path):
     store = LocalStore(tmp_path / "s")
     store.put_bytes("tracks/bad/latest.json", b"{not json")
     with pytest.raises(ManifestInvalid):
-        await Catalog(store).track("bad")
+        await TrackResolver(store).track("bad")
     store.put_bytes("tracks/dangling/latest.json", Latest.now("0123456789abcdef").to_json())
     with pytest.raises(ManifestInvalid, match="missing"):
-        await Catalog(store).track("dangling")
+        await TrackResolver(store).track("dangling")
     store.put_bytes("tracks/bad2/latest.json", Latest.now("0123456789abcdef").to_json())
     store.put_bytes("tracks/bad2/0123456789abcdef/manifest.json", b'{"schema": 1}')
     with pytest.raises(ManifestInvalid):
-        await Catalog(store).track("bad2")
+        await TrackResolver(store).track("bad2")
 
 
 async def test_api_maps_catalog_errors(make_app, auth, tmp_path):
@@ -184,7 +187,7 @@ async def test_api_maps_catalog_errors(make_app, auth, tmp_path):
 async def test_a_published_event_makes_the_new_version_visible_at_once(
     make_app, auth, admin_token, tmp_path, media_catalog
 ):
-    """``encoder ingest --notify`` -> POST /v1/admin/events -> the catalog forgets latest.json."""
+    """``encoder ingest --notify`` -> POST /v1/admin/events -> the resolver forgets latest.json."""
     from tests.delivery.conftest import client_for
 
     source = open_store(media_catalog.url)
