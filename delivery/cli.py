@@ -104,7 +104,7 @@ def cmd_serve(args: argparse.Namespace, settings: DeliverySettings) -> int:
     }
     if workers == 1:
         # Build the app here so a bad setting fails before the socket is bound.
-        uvicorn.run(create_app(settings), **common)
+        uvicorn.run(create_app(settings), workers=1, **common)
         return 0
     # Several workers: generate dev secrets and migrate once, in the parent, so workers
     # never race on first run; each worker then builds its own app from the environment.

@@ -19,7 +19,7 @@ Service
     ``DELIVERY_DATA_DIR`` (``./data``)      Where dev secrets (``secrets/``) and keys
                                             (``keys/``) are generated.
     ``DELIVERY_HOST`` / ``DELIVERY_PORT``   Listen address (``127.0.0.1:8000``).
-    ``DELIVERY_WORKERS`` (``1``)            uvicorn worker processes for ``delivery serve``.
+    ``DELIVERY_WORKERS`` (``WEB_CONCURRENCY`` or ``1``)  worker processes of ``delivery serve``.
     ``DELIVERY_FORWARDED_ALLOW_IPS``        Proxies whose X-Forwarded-For is trusted for
                                             the client address (``127.0.0.1``).
     ``DELIVERY_STORE`` (``file://./data/origin``)  Object store holding the catalog.
@@ -120,6 +120,7 @@ from common.limits import (
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_HEADER_BYTES,
 )
+from common.workers import MAX_WORKERS, web_concurrency
 from edge.token import check_hs256_secrets
 from origin.keys import BITRATES
 from origin.setting_values import CommaList, setting_error_lines, split_commas
@@ -148,7 +149,7 @@ class DeliverySettings(BaseSettings):
     data_dir: Path = Path("data")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
-    workers: int = Field(1, ge=1, le=64)
+    workers: int = Field(default_factory=web_concurrency, ge=1, le=MAX_WORKERS)
     forwarded_allow_ips: str = "127.0.0.1"
     store: str = "file://./data/origin"
     database_url: str = "sqlite:///./data/delivery.db"

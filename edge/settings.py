@@ -6,7 +6,7 @@ accept plain bytes or a unit (``512MiB``, ``2GiB``, ``64k``).
 
 Serving
     ``EDGE_HOST`` / ``EDGE_PORT`` (``127.0.0.1:8080``)  Listen address.
-    ``EDGE_WORKERS`` (``1``)                 uvicorn worker processes; they share the disk
+    ``EDGE_WORKERS`` (``WEB_CONCURRENCY`` or ``1``)  worker processes; they share the disk
                                              cache and its fill locks.
     ``EDGE_FORWARDED_ALLOW_IPS`` (empty)     Proxies whose X-Forwarded-For is trusted for the
                                              client address (checked against a token's ``ip``).
@@ -87,6 +87,7 @@ from common.limits import (
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_HEADER_BYTES,
 )
+from common.workers import MAX_WORKERS, web_concurrency
 from edge.errors import EdgeConfigError
 from edge.token import (
     DEFAULT_KEYS_DIR,
@@ -128,7 +129,7 @@ class EdgeSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
-    workers: int = Field(1, ge=1, le=64)
+    workers: int = Field(default_factory=web_concurrency, ge=1, le=MAX_WORKERS)
     forwarded_allow_ips: str = ""
     access_log: str = "-"
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"

@@ -73,6 +73,7 @@ def cmd_serve(args) -> int:
     )
     uvicorn.run(
         create_app(store, tokens),
+        workers=1,  # one process per origin (and never uvicorn's own WEB_CONCURRENCY read)
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
