@@ -22,6 +22,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from delivery.context import DeliveryContext
+from delivery.edge_routing import client_region
 from delivery.errors import ApiError, BadRequest, Forbidden, Unauthorized
 from delivery.identity import Principal
 from delivery.ratelimit import refuse_if_limited
@@ -111,8 +112,9 @@ async def stream(request: Request, track_id: str) -> Response:
             ctx.metrics.rate_limited.inc()
             raise
     client = request.client
+    region = client_region(request.headers, ctx.settings.region_header)
     answer = await ctx.issuer.answer(
-        principal, track_id, quality, version, client.host if client else None
+        principal, track_id, quality, version, client.host if client else None, region
     )
     return _json(ctx.issuer.encode(answer))
 

@@ -191,13 +191,15 @@ class RedisRateLimiter:
         self._script = client.register_script(_GCRA_LUA)
 
     @classmethod
-    def from_url(cls, url: str, gcra: Gcra, *, timeout_s: float = 0.5) -> RedisRateLimiter:
+    def from_url(
+        cls, url: str, gcra: Gcra, *, timeout_s: float = 0.5, prefix: str = "audiocdn:rl:"
+    ) -> RedisRateLimiter:
         import redis
 
         client = redis.Redis.from_url(
             url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
         )
-        return cls(client, gcra)
+        return cls(client, gcra, prefix=prefix)
 
     def try_acquire(self, key: str) -> float:
         from redis.exceptions import RedisError

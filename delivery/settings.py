@@ -78,6 +78,14 @@ Signed URLs
     ``DELIVERY_SIGNER`` (``edge``)          edge | nginx | cloudfront | cloudcdn | s3 | gcs.
     ``DELIVERY_EDGE_URL`` (``http://127.0.0.1:8080``)  Base URL for edge, nginx, cloudfront
                                             and cloudcdn URLs (s3/gcs use the store).
+    ``DELIVERY_EDGE_URLS`` (empty)          Several edges instead: ``[region=]url,...``; each
+                                            object goes to one of them by rendezvous hashing
+                                            over the healthy edges of the client's region
+                                            (:mod:`delivery.edge_routing`).
+    ``DELIVERY_REGION_HEADER`` (empty)      Request header naming the client's region, set
+                                            (and overwritten) by the load balancer.
+    ``DELIVERY_EDGE_HEALTH_PATH`` (``/livez``)  Probed on each edge; empty: no probing.
+    ``DELIVERY_EDGE_HEALTH_INTERVAL_S`` (``2``)  Probe period, shared by all workers and hosts.
     ``DELIVERY_URL_TTL_S`` (``900``)        Base lifetime of a URL ...
     ``DELIVERY_URL_TTL_DURATION_FACTOR`` (``2.0``)  ... stretched to this many track durations
     ``DELIVERY_URL_TTL_MAX_S`` (``86400``)  ... and never beyond this (at most 24 h).
@@ -121,6 +129,7 @@ from common.limits import (
     DEFAULT_MAX_HEADER_BYTES,
 )
 from common.workers import MAX_WORKERS, web_concurrency
+from delivery.edge_routing import Edge, parse_edges
 from edge.token import check_hs256_secrets
 from origin.keys import BITRATES
 from origin.setting_values import CommaList, setting_error_lines, split_commas
@@ -190,6 +199,10 @@ class DeliverySettings(BaseSettings):
 
     signer: SignerName = "edge"
     edge_url: str = "http://127.0.0.1:8080"
+    edge_urls: str = ""
+    region_header: str = ""
+    edge_health_path: str = "/livez"
+    edge_health_interval_s: float = Field(2.0, gt=0, le=300)
     url_ttl_s: int = Field(900, ge=10, le=MAX_URL_TTL_S)
     url_ttl_duration_factor: float = Field(2.0, ge=0, le=100)
     url_ttl_max_s: int = Field(MAX_URL_TTL_S, ge=10, le=MAX_URL_TTL_S)
@@ -269,6 +282,33 @@ class DeliverySettings(BaseSettings):
         if parts.query or parts.fragment:
             raise ValueError("the edge base URL must not carry a query or fragment")
         return v.rstrip("/")
+
+    @field_validator("edge_urls")
+    @classmethod
+    def _edge_urls(cls, v: str) -> str:
+        parse_edges(v)  # raises ValueError naming the bad entry
+        return v
+
+    @field_validator("region_header")
+    @classmethod
+    def _region_header(cls, v: str) -> str:
+        v = v.strip().lower()
+        if v and not all(c.isascii() and (c.isalnum() or c == "-") for c in v):
+            raise ValueError(f"{v!r} is not an HTTP header name")
+        return v
+
+    @field_validator("edge_health_path")
+    @classmethod
+    def _health_path(cls, v: str) -> str:
+        v = v.strip()
+        if v and (not v.startswith("/") or any(c in v for c in " ?#")):
+            raise ValueError(f"{v!r} must be empty or a path starting with /")
+        return v
+
+    @property
+    def edges(self) -> tuple[Edge, ...]:
+        """The edges of signed URLs: ``DELIVERY_EDGE_URLS``, else ``DELIVERY_EDGE_URL``."""
+        return parse_edges(self.edge_urls) or (Edge(self.edge_url),)
 
     @field_validator("jwks")
     @classmethod

@@ -71,12 +71,18 @@ class StreamIssuer:
         quality: str,
         version: str | None,
         client_ip: str | None,
+        region: str | None = None,
     ) -> dict[str, Any]:
         track = await self.catalog.track(track_id, version)
-        return self.sign_answer(principal, track, quality, client_ip)
+        return self.sign_answer(principal, track, quality, client_ip, region)
 
     def sign_answer(
-        self, principal: Principal, track: Track, quality: str, client_ip: str | None
+        self,
+        principal: Principal,
+        track: Track,
+        quality: str,
+        client_ip: str | None,
+        region: str | None = None,
     ) -> dict[str, Any]:
         try:
             selection = select_bitrate(
@@ -100,6 +106,7 @@ class StreamIssuer:
                         sub=principal.user_id,
                         client_ip=client_ip,
                         bind_ip=self._bind,
+                        region=region,
                     )
                 )
                 renditions.append(

@@ -9,13 +9,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from common.workers import web_concurrency
 from tests.support.servers import VENV_BIN, ServerProcess, on_free_port
+from tests.support.waiting import wait_for
 
 
 @pytest.mark.parametrize(
@@ -70,11 +70,13 @@ def test_delivery_serve_runs_web_concurrency_workers(tmp_path):
     server, _ = _serve("delivery", [sys.executable, "-m", "delivery", "serve"], env, tmp_path,
                        "/healthz")  # fmt: skip
     try:
-        deadline = time.monotonic() + 30
-        while len(children(server.pid)) < 2 and time.monotonic() < deadline:
-            time.sleep(0.2)
         # uvicorn's supervisor: two worker processes (plus, at most, a resource tracker).
-        assert len(children(server.pid)) >= 2, server.log()
+        wait_for(
+            lambda: len(children(server.pid)) >= 2,
+            what="uvicorn to start two worker processes",
+            timeout=30,
+            detail=server.log,
+        )
     finally:
         server.stop()
 

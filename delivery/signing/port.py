@@ -29,7 +29,9 @@ class UrlRequest:
     """What a signer needs to know about one URL.
 
     ``client_ip`` is the caller's address when known; ``bind_ip`` says the URL
-    must only work from it (``DELIVERY_BIND_CLIENT_IP``). Times are epoch seconds.
+    must only work from it (``DELIVERY_BIND_CLIENT_IP``); ``region`` is the
+    client's region when the load balancer says (edge routing). Times are epoch
+    seconds.
     """
 
     key: str
@@ -38,6 +40,7 @@ class UrlRequest:
     sub: str
     client_ip: str | None = None
     bind_ip: bool = False
+    region: str | None = None
 
     @property
     def ttl_s(self) -> int:

@@ -97,9 +97,8 @@ def test_a_database_that_fails_is_unavailable_not_a_crash(tmp_path):
 
 def test_redis_limiter_burst_and_shared(redis_url):
     prefix = f"t-{uuid.uuid4().hex}:"
-    a = RedisRateLimiter.from_url(redis_url, Gcra(0.5, 3))
-    b = RedisRateLimiter.from_url(redis_url, Gcra(0.5, 3))
-    a._prefix = b._prefix = prefix  # noqa: SLF001 - a fresh key space per test
+    a = RedisRateLimiter.from_url(redis_url, Gcra(0.5, 3), prefix=prefix)
+    b = RedisRateLimiter.from_url(redis_url, Gcra(0.5, 3), prefix=prefix)
     waits = [lim.try_acquire("u") for lim in (a, b, a, b)]
     assert waits[:3] == [0.0, 0.0, 0.0]
     assert 1.5 < waits[3] <= 2.0  # one interval (2 s) minus the time the calls took

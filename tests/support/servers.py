@@ -154,7 +154,7 @@ class ServerProcess:
                 error = PortInUse if _lost_its_port(log) else RuntimeError
                 raise error(f"{self.name} exited with {self.proc.returncode}:\n{log}")
             try:
-                return bool(ready())
+                return bool(ready()) and self.proc.poll() is None
             except Exception:
                 return False
 
