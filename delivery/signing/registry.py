@@ -13,6 +13,7 @@ from delivery.signing.edge import EdgeTokenSigner
 from delivery.signing.nginx import NginxSecureLinkSigner
 from delivery.signing.port import SigningError, UrlSigner
 from delivery.signing.presigned import StorePresignedSigner
+from delivery.signing.routed import RoutedSigner
 from origin.store import ObjectStore
 
 log = logging.getLogger("delivery.signing")
@@ -73,13 +74,32 @@ SIGNERS: dict[str, Callable[[DeliverySettings, ObjectStore], UrlSigner]] = {
 }
 
 
-def build_signer(settings: DeliverySettings, store: ObjectStore) -> UrlSigner:
-    """The configured signer; raise :class:`SettingsError` when it cannot work."""
+def build_signer(
+    settings: DeliverySettings,
+    store: ObjectStore,
+    edge_up: Callable[[str], bool] = lambda url: True,
+) -> UrlSigner:
+    """The configured signer; raise :class:`SettingsError` when it cannot work.
+
+    With several edges (``DELIVERY_EDGE_URLS``) it is a :class:`RoutedSigner` over one
+    signer per edge, routing by ``edge_up`` (:class:`delivery.edge_health.EdgeHealth`).
+    """
     try:
         factory = SIGNERS[settings.signer]
     except KeyError:
         raise SettingsError(f"DELIVERY_SIGNER: unknown signer {settings.signer!r}") from None
+    edges = settings.edges
+    if len(edges) > 1 and settings.signer in ("s3", "gcs"):
+        raise SettingsError(
+            f"DELIVERY_EDGE_URLS: the {settings.signer} signer presigns bucket URLs, "
+            "it has no edges to route between"
+        )
     try:
-        return factory(settings, store)
+        if len(edges) == 1:
+            return factory(settings.model_copy(update={"edge_url": edges[0].url}), store)
+        signers = {
+            e.url: factory(settings.model_copy(update={"edge_url": e.url}), store) for e in edges
+        }
     except SigningError as exc:
         raise SettingsError(f"DELIVERY_SIGNER={settings.signer}: {exc}") from None
+    return RoutedSigner(signers, edges, edge_up)

@@ -113,3 +113,44 @@ def test_the_client_region_comes_from_the_configured_header_only(headers, header
     from delivery.edge_routing import client_region
 
     assert client_region(headers, header) == expected
+
+
+@pytest.mark.anyio
+async def test_the_service_signs_each_object_for_its_edge_and_region(make_app, auth):
+    from tests.delivery.conftest import client_for
+
+    app = make_app(
+        edge_urls="eu=http://eu-1:8080,eu=http://eu-2:8080,us=http://us-1:8080",
+        region_header="x-client-region",
+        edge_health_path="",  # no probing here: every edge is up
+    )
+    async with client_for(app) as c:
+        seen = {}
+        for track in ("sine", "chirp", "noise"):
+            for _ in range(2):
+                r = await c.get(
+                    f"/v1/tracks/{track}/stream",
+                    headers={**auth("alice", "premium"), "x-client-region": "eu"},
+                )
+                assert r.status_code == 200, r.text
+                for rendition in r.json()["renditions"]:
+                    url = rendition["url"]
+                    key = url.split("/", 3)[3].split("?")[0]
+                    host = url.split("/")[2]
+                    assert seen.setdefault(key, host) == host  # one object, one edge
+                    assert host in ("eu-1:8080", "eu-2:8080")
+        us = await c.get(
+            "/v1/tracks/sine/stream",
+            headers={**auth("alice", "premium"), "x-client-region": "us"},
+        )
+        assert {r["url"].split("/")[2] for r in us.json()["renditions"]} == {"us-1:8080"}
+
+
+def test_presigned_bucket_urls_have_no_edges_to_route(make_settings, media_catalog):
+    from delivery.settings import SettingsError
+    from delivery.signing import build_signer
+    from origin.store import open_store
+
+    settings = make_settings(signer="s3", edge_urls="http://a:1,http://b:2")
+    with pytest.raises(SettingsError, match="DELIVERY_EDGE_URLS"):
+        build_signer(settings, open_store(media_catalog.url))
