@@ -81,8 +81,34 @@ def test_services_of_the_stack(compose):
         "postgres",
         "minio",
         "encoder",
+        "redis",
+        "delivery-2",
+        "lb",
     ):
         assert name in services, name
+
+
+def test_two_delivery_hosts_share_their_engines_behind_the_load_balancer(compose):
+    first = service_env(compose, "delivery", "DELIVERY_")
+    second = service_env(compose, "delivery-2", "DELIVERY_")
+    assert first == second  # same database, Redis, secrets and edges
+    assert first["DELIVERY_REDIS_URL"].startswith("redis://redis:")
+    assert "@postgres:" in first["DELIVERY_DATABASE_URL"]
+    lb = (DOCKER / "lb.conf").read_text()
+    assert "server delivery:8000" in lb and "server delivery-2:8000" in lb
+    # X-Forwarded-For is overwritten with the peer, never passed on from the client.
+    assert "proxy_set_header X-Forwarded-For $remote_addr;" in lb
+    published = {p.split(":")[0] for p in compose["services"]["lb"]["ports"]}
+    assert published == {"8000"}
+    assert not compose["services"]["delivery"].get("ports")
+
+
+def test_delivery_routes_over_both_published_edges(compose):
+    from delivery.edge_routing import parse_edges
+
+    edges = parse_edges(service_env(compose, "delivery", "DELIVERY_")["DELIVERY_EDGE_URLS"])
+    ports = {p.split(":")[0] for n in ("edge-1", "edge-2") for p in compose["services"][n]["ports"]}
+    assert {e.url.rsplit(":", 1)[1] for e in edges} == ports
 
 
 def test_our_services_use_console_scripts(compose):
