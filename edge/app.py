@@ -26,7 +26,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from urllib.parse import unquote_plus
 
 import httpx
@@ -128,6 +128,12 @@ def build_upstream(
         transport=transport,
     )
     return HttpUpstream(settings.upstream, client, pull_token=pull_token, **common)
+
+
+class PullTokenInvalid(TokenError):
+    """A shield request's ``Authorization: Bearer`` is not an accepted pull token (403)."""
+
+    code = "pull_token_invalid"
 
 
 class EdgeApp:
@@ -298,10 +304,14 @@ class EdgeApp:
                 rid_token = request_id_var.set(rid)  # read by a fill this request starts
             token = query_token(scope["query_string"])
             shield = token is None and auth is not None  # a child edge with the pull token
-            cc = await self._authorise(send, token, auth, shield, path, ip, now, head, out)
-            if cc is not None:
-                req = ObjectRequest(key, head, cc, range_h, if_none_match, if_range, shield)
-                await self._answer(send, receive, req, entry, now, out)
+            try:
+                cc = self._authorise(token, auth, shield, path, ip, now)
+            except TokenError as exc:
+                out.status, out.error = 403, exc.code
+                out.nbytes = await send_error(send, 403, exc.code, exc.message, head=head)
+                return
+            req = ObjectRequest(key, head, cc, range_h, if_none_match, if_range, shield)
+            await self._answer(send, receive, req, entry, now, out)
         except ResponseAborted as exc:
             out.aborted, out.error = True, exc.code
             log.warning("aborted %s %s: %s", method, path, exc.message)
@@ -313,41 +323,32 @@ class EdgeApp:
             if rid_token is not None:
                 request_id_var.reset(rid_token)
 
-    async def _authorise(
-        self, send, token, auth, shield, path, ip, now, head, out: Outcome
-    ) -> tuple[bytes, bytes] | None:
-        """The response's Cache-Control header, or None once a 403 was sent."""
+    def _authorise(self, token, auth, shield, path, ip, now) -> tuple[bytes, bytes]:
+        """The response's Cache-Control header; raises :class:`TokenError` to refuse (403)."""
         if shield:
-            if self._pull_token_ok(auth):
-                return self.pull_cache_control
-            out.error = "pull_token_invalid"
-            message = "the bearer token is not an accepted pull token"
-        else:
-            try:
-                claims = self.verifier.verify(token, path, ip, now)
-            except TokenError as exc:
-                out.error, message = exc.code, exc.message
-            else:
-                return cache_control(claims.exp - int(now))
-        out.status = 403
-        out.nbytes = await send_error(send, 403, out.error, message, head=head)
-        return None
+            if not self._pull_token_ok(auth):
+                raise PullTokenInvalid("the bearer token is not an accepted pull token")
+            return self.pull_cache_control
+        claims = self.verifier.verify(token, path, ip, now)
+        return cache_control(claims.exp - int(now))
 
-    async def _answer(self, send, receive, req: ObjectRequest, entry, now: float, out) -> None:
-        """From the memory tier, the disk tier, or the shared fill, in that order."""
+    def _answer(self, send, receive, req: ObjectRequest, entry, now: float, out) -> Awaitable:
+        """From the memory tier, the disk tier, or the shared fill, in that order.
+
+        Returns the responder's coroutine for the caller to await: a plain method
+        costs the hot path less than one more coroutine.
+        """
         if entry is not None:
             self.stats.hits_memory += 1
             if now - entry.last_touch > TOUCH_INTERVAL_S:
                 entry.last_touch = now
                 self.disk.touch(req.key)
-            await self.respond.from_memory(send, req, entry, out)
-            return
+            return self.respond.from_memory(send, req, entry, out)
         opened = self.disk.open(req.key)
         if opened is not None:
             self.stats.hits_disk += 1
-            await self.respond.from_disk(send, receive, req, opened, out, now)
-            return
-        await self.respond.from_fill(send, receive, req, out)
+            return self.respond.from_disk(send, receive, req, opened, out, now)
+        return self.respond.from_fill(send, receive, req, out)
 
     def _record(self, out: Outcome, now, started, method, path, ip, range_h, rid, checked):
         """Count the response and write its access-log line."""

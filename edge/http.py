@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import json
 
-from cachetools import LRUCache
-
 from edge.cache.entry import ObjectMeta
 from origin.ranges import MalformedRange, RangeNotSatisfiable, parse_range
 
@@ -74,7 +72,10 @@ def if_range_matches(header: str, etag: str, last_modified: str | None) -> bool:
     return last_modified is not None and header == last_modified
 
 
-_RANGE_MEMO: LRUCache[tuple[str, int], tuple[int, int] | None | int] = LRUCache(8192)
+# A plain dict emptied when full: on the hit path, where cachetools' LRUCache costs
+# about 0.35 us per range request (7% of a memory hit's time in the app).
+_RANGE_MEMO: dict[tuple[str, int], tuple[int, int] | None | int] = {}
+_RANGE_MEMO_MAX = 8192
 
 
 def parse_range_memo(header: str, size: int) -> tuple[int, int] | None | int:
@@ -99,6 +100,8 @@ def parse_range_memo(header: str, size: int) -> tuple[int, int] | None | int:
         result = None  # RFC 9110: a server may ignore a Range it cannot parse
     except RangeNotSatisfiable:
         result = 416
+    if len(_RANGE_MEMO) >= _RANGE_MEMO_MAX:
+        _RANGE_MEMO.clear()
     _RANGE_MEMO[memo_key] = result
     return result
 

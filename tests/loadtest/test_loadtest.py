@@ -5,14 +5,27 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
+from edge.token import ensure_dev_keypair
 from loadtest.run import content_range_size, is_loopback_url, percentile, zipf_weights
+from origin.local import LocalStore
 from tests.edge.conftest import PULL_TOKEN
 from tests.support.servers import VENV_BIN, ServerProcess, on_free_port
 
 EDGE = str(VENV_BIN / "edge")
+
+
+@pytest.fixture
+def keypair(tmp_path: Path) -> tuple[Path, Path]:
+    return ensure_dev_keypair(tmp_path / "keys")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LocalStore:
+    return LocalStore(tmp_path / "store")
 
 
 def test_zipf_weights_favour_the_first_ranks():
