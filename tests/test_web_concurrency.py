@@ -6,7 +6,6 @@ refuses an application object (exit status 3); each part passes ``workers``.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from common.workers import web_concurrency
-from tests.support.servers import VENV_BIN, ServerProcess, on_free_port
+from tests.support.servers import VENV_BIN, ServerProcess, on_free_port, part_env
 from tests.support.waiting import wait_for
 
 
@@ -58,8 +57,8 @@ def _serve(name: str, argv: list[str], env: dict[str, str], cwd: Path, health: s
 
 @pytest.mark.slow
 def test_delivery_serve_runs_web_concurrency_workers(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DELIVERY_")}
-    env.update(
+    env = part_env(
+        "DELIVERY_",
         DELIVERY_DEV_MODE="true",
         DELIVERY_DATA_DIR=str(tmp_path / "data"),
         DELIVERY_DATABASE_URL=f"sqlite:///{tmp_path / 'data' / 'delivery.db'}",
@@ -82,8 +81,8 @@ def test_delivery_serve_runs_web_concurrency_workers(tmp_path):
 
 
 def test_origin_serve_ignores_web_concurrency(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORIGIN_")}
-    env.update(
+    env = part_env(
+        "ORIGIN_",
         ORIGIN_STORE=(tmp_path / "store").as_uri(),
         ORIGIN_PULL_TOKEN="a-long-enough-pull-token-123",
         ORIGIN_LOG_LEVEL="warning",

@@ -3,33 +3,23 @@
 from __future__ import annotations
 
 import json
-import os
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import jwt
 import pytest
 
 from delivery.cli import CliError, parse_duration
+from tests.support.servers import part_env, run_part_cli
 
 pytestmark = pytest.mark.slow  # each test runs the CLI as a process
 
 
 def run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("DELIVERY_")}
-    full_env["DELIVERY_DEV_MODE"] = "true"  # these tests use the dev secrets; opt in
-    full_env.update(env)
-    full_env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
-    return subprocess.run(
-        [sys.executable, "-m", "delivery", *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    # These tests use the dev secrets: opt in.
+    full_env = part_env("DELIVERY_", **{"DELIVERY_DEV_MODE": "true", **env})
+    return run_part_cli("delivery", args, cwd=cwd, env=full_env)
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,6 @@ elapsed`` within 20% — a per-worker limit would allow up to N times that.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import threading
 import time
@@ -21,7 +19,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.support.servers import ServerProcess, on_free_port
+from tests.support.servers import ServerProcess, on_free_port, part_env, run_part_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 RATE, BURST = 10.0, 5
@@ -32,9 +30,8 @@ pytestmark = pytest.mark.slow
 
 
 def delivery_env(tmp_path: Path, media_catalog, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DELIVERY_")}
-    env.update(
-        PYTHONPATH=str(ROOT),
+    return part_env(
+        "DELIVERY_",
         DELIVERY_STORE=media_catalog.url,
         DELIVERY_DATA_DIR=str(tmp_path / "data"),  # shared secrets, as a mounted secret store
         DELIVERY_EDGE_URL="http://127.0.0.1:9",
@@ -45,7 +42,6 @@ def delivery_env(tmp_path: Path, media_catalog, **extra: str) -> dict[str, str]:
         DELIVERY_RATE_LIMIT_BURST=str(BURST),
         **extra,
     )
-    return env
 
 
 def serve(env: dict[str, str], cwd: Path, workers: int) -> tuple[ServerProcess, str]:
@@ -62,14 +58,7 @@ def serve(env: dict[str, str], cwd: Path, workers: int) -> tuple[ServerProcess, 
 
 
 def user_token(env: dict[str, str], cwd: Path, user: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "delivery", "token", "--user", user],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_part_cli("delivery", ["token", "--user", user], cwd=cwd, env=env)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
 

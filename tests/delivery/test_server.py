@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import stat
 import subprocess
 import sys
@@ -13,7 +12,7 @@ import httpx
 import pytest
 
 from edge.token import TokenVerifier, eddsa_verification_key
-from tests.support.servers import ServerProcess, on_free_port
+from tests.support.servers import ServerProcess, on_free_port, part_env
 
 pytestmark = pytest.mark.slow  # delivery serve as a process
 
@@ -22,9 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def served(tmp_path, media_catalog):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DELIVERY_")}
-    env.update(
-        PYTHONPATH=str(ROOT),
+    env = part_env(
+        "DELIVERY_",
         DELIVERY_STORE=media_catalog.url,
         DELIVERY_DATA_DIR=str(tmp_path / "data"),
         DELIVERY_DATABASE_URL=f"sqlite:///{tmp_path / 'data' / 'delivery.db'}",

@@ -16,10 +16,7 @@ from __future__ import annotations
 import ast
 import json
 import math
-import os
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -49,6 +46,7 @@ from origin.keys import (
 )
 from origin.store import open_store
 from tests.delivery.modules.support import publish_manifest
+from tests.support.servers import part_env, run_part_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "s" * 48
@@ -538,22 +536,14 @@ def test_a_token_sub_with_a_newline_names_no_user(stack, sub):
 
 @pytest.mark.slow
 def test_the_cli_refuses_a_user_id_with_a_trailing_newline(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DELIVERY_")}
-    env.update(
+    env = part_env(
+        "DELIVERY_",
         DELIVERY_DEV_MODE="true",
         DELIVERY_DATA_DIR=str(tmp_path / "data"),
         DELIVERY_DATABASE_URL=f"sqlite:///{tmp_path / 'delivery.db'}",
-        PYTHONPATH=str(ROOT),
     )
     for args in (["users", "set-tier", "alice\n", "premium"], ["token", "--user", "alice\n"]):
-        done = subprocess.run(
-            [sys.executable, "-m", "delivery", *args],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        done = run_part_cli("delivery", args, cwd=tmp_path, env=env, timeout=120)
         assert done.returncode == 2, (args, done.stdout, done.stderr)
         assert "invalid user id" in done.stderr
         assert done.stdout == ""

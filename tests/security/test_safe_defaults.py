@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from edge.settings import EdgeSettings
 from edge.token import eddsa_signing_key, ensure_dev_keypair, sign_stream_token
 from origin.local import LocalStore
 from tests.edge.conftest import serving
+from tests.support.servers import part_env, run_part_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "tracks/t1/0123456789abcdef/160.ogg"
@@ -43,16 +43,8 @@ def anyio_backend():
 
 def delivery_cli(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess:
     """``python -m delivery ARGS`` with only the given DELIVERY_ variables set."""
-    full = {k: v for k, v in os.environ.items() if not k.startswith(("DELIVERY_", "EDGE_"))}
-    full.update(env, PYTHONPATH=str(ROOT))
-    return subprocess.run(
-        [sys.executable, "-m", "delivery", *args],
-        cwd=cwd,
-        env=full,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    full = part_env(("DELIVERY_", "EDGE_"), **env)
+    return run_part_cli("delivery", args, cwd=cwd, env=full)
 
 
 def one_error_line(done: subprocess.CompletedProcess) -> str:

@@ -16,7 +16,6 @@ with ``-s`` to print what each attack cost each server (RSS growth, close times)
 from __future__ import annotations
 
 import json
-import os
 import select
 import socket
 import sys
@@ -32,7 +31,7 @@ from common.connections import ConnectionCollector
 from common.limits import ConnectionLimits
 from common.serving import BodyLimit, error_response
 from edge.token import ensure_dev_keypair
-from tests.support.servers import VENV_BIN, ServerProcess, on_free_port
+from tests.support.servers import VENV_BIN, ServerProcess, on_free_port, part_env
 
 ROOT = Path(__file__).resolve().parents[2]
 PULL_TOKEN = "bounds-test-pull-token-0123456789"
@@ -109,9 +108,8 @@ def _start(part: str, tmp: Path, port: int) -> Server:
         }
         argv, health = [str(VENV_BIN / "edge"), "serve"], "/livez"
     else:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DELIVERY_")}
-        env.update(
-            PYTHONPATH=str(ROOT),
+        env = part_env(
+            "DELIVERY_",
             DELIVERY_STORE=store.as_uri(),
             DELIVERY_DATA_DIR=str(tmp / "data"),
             DELIVERY_DATABASE_URL=f"sqlite:///{tmp / 'delivery.db'}",
@@ -372,25 +370,20 @@ def test_get_with_a_huge_body_is_not_read(servers, part):
 # -- delivery: bodies before authentication ---------------------------------------------
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("path", ["/v1/me/playlists", "/v1/dev/token"])
-def test_delivery_declared_body_bomb_is_413_before_auth(servers, path):
-    server = servers["delivery"]
+def body_bomb(server: Server, head: bytes, chunk: bytes, attack: str, path: str) -> bytes:
+    """Send ``head`` then up to 90 MB of ``chunk``; report and bound what the server did."""
     before = server.rss_kb()
     sock = server.connect()
     try:
-        sock.sendall(
-            b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            b'Content-Length: %d\r\n\r\n{"name": "' % (path.encode(), 90 * MB)
-        )
+        sock.sendall(head)
         started = time.monotonic()
-        sent = push(sock, 90 * MB, b"c" * 65536)
+        sent = push(sock, 90 * MB, chunk)
         response, closed = read_until_closed(sock, 10)
     finally:
         sock.close()
     report(
         "delivery",
-        "body declared",
+        attack,
         path=path,
         sent_mb=round(sent / MB, 1),
         closed_after_s=round(closed - started, 2),
@@ -401,6 +394,17 @@ def test_delivery_declared_body_bomb_is_413_before_auth(servers, path):
         assert json_error(response)["code"] == "body_too_large"
     assert sent < 90 * MB
     assert server.rss_kb() - before < RSS_BOUND_KB
+    return response
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", ["/v1/me/playlists", "/v1/dev/token"])
+def test_delivery_declared_body_bomb_is_413_before_auth(servers, path):
+    head = (
+        b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b'Content-Length: %d\r\n\r\n{"name": "' % (path.encode(), 90 * MB)
+    )
+    body_bomb(servers["delivery"], head, b"c" * 65536, "body declared", path)
 
 
 @pytest.mark.slow
@@ -426,32 +430,11 @@ def test_delivery_declared_body_bomb_answer_is_readable(servers):
 @pytest.mark.parametrize("path", ["/v1/me/playlists", "/v1/dev/token"])
 def test_delivery_chunked_body_bomb_is_cut_at_the_limit(servers, path):
     server = servers["delivery"]
-    before = server.rss_kb()
-    sock = server.connect()
-    chunk = b"%x\r\n%s\r\n" % (65536, b"d" * 65536)
-    try:
-        sock.sendall(
-            b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            b"Transfer-Encoding: chunked\r\n\r\n" % path.encode()
-        )
-        started = time.monotonic()
-        sent = push(sock, 90 * MB, chunk)
-        response, closed = read_until_closed(sock, 10)
-    finally:
-        sock.close()
-    report(
-        "delivery",
-        "body chunked",
-        path=path,
-        sent_mb=round(sent / MB, 1),
-        closed_after_s=round(closed - started, 2),
-        rss_growth_kb=server.rss_kb() - before,
+    head = (
+        b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n" % path.encode()
     )
-    assert status_of(response) in (413, None)
-    if response:
-        assert json_error(response)["code"] == "body_too_large"
-    assert sent < 90 * MB
-    assert server.rss_kb() - before < RSS_BOUND_KB
+    body_bomb(server, head, b"%x\r\n%s\r\n" % (65536, b"d" * 65536), "body chunked", path)
     assert server.metric('delivery_connections_closed_by_limit_total{reason="body_too_large"}') >= 1
 
 

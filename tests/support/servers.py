@@ -353,3 +353,30 @@ def redis_server() -> Iterator[str]:
     finally:
         server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def part_env(prefixes: str | tuple[str, ...], **settings: str) -> dict[str, str]:
+    """This process's environment less every variable starting with ``prefixes`` (a
+    developer's own ``DELIVERY_...`` must not leak into a test), the repository importable,
+    and ``settings`` on top."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
+    env["PYTHONPATH"] = str(REPO)
+    env.update(settings)
+    return env
+
+
+def run_part_cli(
+    module: str, args: Sequence[str], *, cwd: Path, env: dict[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess:
+    """``python -m MODULE ARGS`` as a user runs it, output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
