@@ -13,8 +13,8 @@ PYTEST_ARGS ?=
 # System packages the test-suite drives for real: nginx (secure_link comparison),
 # wrk (benchmarks), PostgreSQL (database backend), Chromium (browser e2e test),
 # Redis (shared rate limits).
-APT_PACKAGES := nginx-light wrk postgresql chromium redis-server
-APT_PROBES   := /usr/sbin/nginx /usr/bin/wrk /usr/lib/postgresql /usr/bin/chromium /usr/bin/redis-server
+APT_PACKAGES := nginx-light wrk postgresql chromium redis-server vorbis-tools
+APT_PROBES   := /usr/sbin/nginx /usr/bin/wrk /usr/lib/postgresql /usr/bin/chromium /usr/bin/redis-server /usr/bin/oggenc
 
 .PHONY: run test test-fast lint deps venv test-venv clean bench help
 

@@ -166,7 +166,7 @@ class SlowOrigin:
                 headers = {
                     k.lower(): v.strip() for k, _, v in (h.partition(":") for h in lines if h)
                 }
-                if target == "/healthz":
+                if target in ("/healthz", "/readyz"):
                     writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
                     await writer.drain()
                     continue

@@ -1,6 +1,7 @@
 """Benchmark: `encoder ingest` against the bare one-pass ffmpeg command, same binary.
 
-    .venv/bin/python bench/encoder.py [--runs 3] [--seconds 180] [--explore]
+    .venv/bin/python bench/encoder.py [--runs 3] [--seconds 180] [--batch 20]
+                                      [--batch-seconds 60] [--jobs 1,2] [--explore]
 
 Generates a 3-minute 44.1 kHz stereo FLAC (music-like: chords, tremolo, a
 little noise), then times, interleaved and ``--runs`` times each (medians
@@ -11,11 +12,15 @@ printed):
 * ``argv``:   the exact command the encoder runs (adds the inline ebur128 meter
               and -progress), still bare ffmpeg;
 * ``ingest``: ``python -m encoder.cli ingest`` as a subprocess into a fresh
-              file:// store (hash, probe, the pass, tag, verify, publish);
+              file:// store (hash, probe, encode, tag, verify, publish) with
+              ``ENCODER_ARRANGEMENT=fanout`` (one decode, one oggenc per rung);
+* ``onepass``: the same ingest with ``ENCODER_ARRANGEMENT=onepass`` (the argv above);
 * ``again``:  the same ingest once more ("already published").
 
-and prints ingest/bare (goal <= 1.10), the real-time factor, and CPU seconds
+and prints ingest/bare (goal <= 0.60), the real-time factor, and CPU seconds
 (user+sys) of each, since on a shared 2-core machine CPU is the steadier number.
+Then ``encoder batch`` of ``--batch`` distinct ``--batch-seconds`` tracks, once per
+``--jobs`` value: tracks/min and CPU seconds per track (``--batch 0`` skips it).
 
 ``--explore`` adds the libvorbis frame-size investigation (ffmpeg 7+ feeds the
 encoder 64-sample frames, one thread hand-off each): ``-frame_size 4096``,
@@ -92,6 +97,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=180.0)
+    parser.add_argument("--batch", type=int, default=20, help="tracks in the batch run")
+    parser.add_argument("--batch-seconds", type=float, default=60.0)
+    parser.add_argument("--jobs", default="1,2", help="--jobs values for the batch run")
     parser.add_argument("--explore", action="store_true", help="frame-size investigation")
     parser.add_argument("--compare", default="/usr/bin/ffmpeg", help="another ffmpeg to try")
     args = parser.parse_args()
@@ -108,18 +116,27 @@ def main() -> None:
         )
         print(f"ffmpeg {ffmpeg_version(exe)} ({exe})")
         print(f"source: {args.seconds:.0f} s, 44.1 kHz stereo FLAC, {src.stat().st_size} bytes")
-        print(f"machine: {os.cpu_count()} cores, shared with other work: figures are noisy")
+        print(
+            f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start, "
+            "shared with other work: figures are noisy"
+        )
 
         profile = get_profile("quality")
         (tmp / "argv").mkdir()
         argv_cmd = build_command(
             exe, src, profile, [(r, tmp / "argv" / f"{r.bitrate_kbps}.ogg") for r in profile.rungs]
         )
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "ENCODER_WORK_DIR": str(tmp / "work")}
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "ENCODER_WORK_DIR": str(tmp / "work"),
+            "ENCODER_ARRANGEMENT": "fanout",
+        }
         results: dict[str, list[tuple[float, float]]] = {
             "bare": [],
             "argv": [],
             "ingest": [],
+            "onepass": [],
             "again": [],
         }
         summary = None
@@ -146,6 +163,10 @@ def main() -> None:
             wall, cpu, done = timed(ingest, env=env, text=True)
             assert json.loads(done.stdout)["status"] == "already_published"
             results["again"].append((wall, cpu))
+            onepass = [*ingest[:-3], "--store", (tmp / f"onepass{run}").as_uri(), "--quiet"]
+            one_env = {**env, "ENCODER_ARRANGEMENT": "onepass"}
+            wall, cpu, _ = timed(onepass, env=one_env, text=True)
+            results["onepass"].append((wall, cpu))
 
         best = {k: (min(w for w, _ in v), min(c for _, c in v)) for k, v in results.items()}
         med = {
@@ -156,7 +177,8 @@ def main() -> None:
         labels = {
             "bare": "bare ffmpeg, 3 outputs",
             "argv": "encoder's argv (+ebur128)",
-            "ingest": "encoder ingest",
+            "ingest": "encoder ingest (fanout)",
+            "onepass": "encoder ingest (onepass)",
             "again": "ingest, already published",
         }
         for key, label in labels.items():
@@ -166,13 +188,16 @@ def main() -> None:
             )
         ratio = med["ingest"][0] / med["bare"][0]
         print(
-            f"\ningest / bare ffmpeg (wall):  {ratio:.3f}   (goal <= 1.10; min/min: "
+            f"\ningest / bare ffmpeg (wall):  {ratio:.3f}   (goal <= 0.60; min/min: "
             f"{best['ingest'][0] / best['bare'][0]:.3f})"
         )
-        own = med["ingest"][0] / med["argv"][0]
+        print(f"onepass ingest / bare (wall): {med['onepass'][0] / med['bare'][0]:.3f}")
+        print(f"ingest / bare ffmpeg (cpu):  {med['ingest'][1] / med['bare'][1]:.3f}")
+        own = med["onepass"][0] / med["argv"][0]
         print(
-            f"ingest / encoder's own argv: {own:.3f}   (the Python side: hash, probe, tag, publish)"
+            f"onepass ingest / its argv:   {own:.3f}   (the Python side: hash, probe, tag, publish)"
         )
+        print(f"load average after:          {os.getloadavg()[0]:.2f}")
         print(f"real-time factor (ingest):   {args.seconds / med['ingest'][0]:.1f}x")
         print(f"real-time factor (bare):     {args.seconds / med['bare'][0]:.1f}x")
         if summary:
@@ -181,10 +206,49 @@ def main() -> None:
             )
             print(f"renditions: {sizes}")
 
+        if args.batch > 0:
+            batch(exe, tmp, env, args)
         if args.explore:
             explore(exe, src, tmp, args)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def batch(exe: str, tmp: Path, env: dict[str, str], args) -> None:
+    """``encoder batch`` of N distinct tracks per --jobs value: tracks/min, CPU s per track."""
+    folder = tmp / "batch"
+    folder.mkdir()
+    first = folder / "track-00.flac"
+    subprocess.run(
+        [exe, "-hide_banner", "-loglevel", "error", "-y", *music_source(args.batch_seconds)]
+        + ["-sample_fmt", "s16", "-c:a", "flac", str(first)],
+        check=True,
+    )
+    for i in range(1, args.batch):  # distinct sources (another title: another sha256)
+        copy = folder / f"track-{i:02d}.flac"
+        shutil.copy(first, copy)
+        from mutagen.flac import FLAC
+
+        tagged = FLAC(copy)
+        tagged["title"] = f"bench {i}"
+        tagged.save()
+    print(f"\nbatch: {args.batch} tracks of {args.batch_seconds:.0f} s, fresh store each")
+    base = None
+    for jobs in [int(j) for j in args.jobs.split(",") if j.strip()]:
+        for arrangement in ("fanout", "onepass"):
+            store = (tmp / f"batch-{arrangement}-{jobs}").as_uri()
+            argv = [sys.executable, "-m", "encoder.cli", "batch", str(folder), "--store", store]
+            argv += ["--jobs", str(jobs)]
+            run_env = {**env, "ENCODER_ARRANGEMENT": arrangement}
+            wall, cpu, _ = timed(argv, env=run_env, text=True)
+            per_min = args.batch / wall * 60
+            base = base or per_min
+            print(
+                f"  {arrangement:8} --jobs {jobs}:  {per_min:6.1f} tracks/min "
+                f"({per_min / base:.2f}x the first row)   wall {wall:6.1f} s   "
+                f"cpu {cpu / args.batch:5.2f} s/track   "
+                f"{args.batch * args.batch_seconds / wall:5.1f}x real time"
+            )
 
 
 def explore(exe: str, src: Path, tmp: Path, args) -> None:

@@ -39,13 +39,13 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from delivery.db import Database, open_database  # noqa: E402
-from delivery.events import InProcessEventBus  # noqa: E402
 from delivery.modules.container import Modules, build_modules  # noqa: E402
 from delivery.modules.fractional import spread_keys  # noqa: E402
 from delivery.modules.ids import now_ms, stable_id  # noqa: E402
 from delivery.modules.playlists import PlaylistService  # noqa: E402
 from delivery.modules.search_query import parse_query  # noqa: E402
 from delivery.modules.settings import ModulesSettings  # noqa: E402
+from delivery.outbox import OutboxEventBus  # noqa: E402
 
 SYLLABLES = [a + b for a in "bcdfghklmnprstvz" for b in ("a", "e", "i", "o", "u", "ai", "ou")]
 
@@ -469,7 +469,7 @@ def run_backend(name: str, url: str, args: argparse.Namespace) -> Report:
     db = open_database(url)
     db.migrate()
     settings = ModulesSettings(playlist_max_items=20_000)
-    m = build_modules(db, None, InProcessEventBus(), settings)
+    m = build_modules(db, None, OutboxEventBus(db), settings)
     m.subscribe_handlers()
     rng = random.Random(5)
     t0 = time.perf_counter()

@@ -5,7 +5,8 @@ place: the database (migrated), the object store, the catalog cache, the user
 authenticator, the URL signer, the rate limiter and the metrics. It sets the
 ``app.state`` attributes the modules rely on (``db``, ``store``, ``settings``,
 ``authenticator``) and then calls :func:`delivery.modules.install_modules`,
-which adds ``app.state.events`` (the event bus) and the modules' routes.
+which adds ``app.state.events`` (the event bus, :mod:`delivery.outbox`) and the
+modules' routes; the per-worker caches subscribe to it here.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from delivery.auth import JwksError, JwksKeySet, JwtAuthenticator
 from delivery.context import DeliveryContext
 from delivery.db import Database, DatabaseError, open_database
 from delivery.errors import error_response, install_error_handlers
-from delivery.events import TRACK_PUBLISHED
+from delivery.events import TIER_CHANGED, TRACK_PUBLISHED
+from delivery.keys import jwks_router
 from delivery.metrics import DeliveryMetrics, MetricsMiddleware
 from delivery.ratelimit import open_rate_limiter
 from delivery.requestguard import RequestGuard
@@ -38,6 +40,7 @@ from delivery.signing import build_signer
 from delivery.streams import StreamIssuer
 from delivery.tiers import TierResolver, TierStore
 from origin.errors import StoreError
+from origin.logs import configure_logging
 from origin.store import ObjectStore, open_store
 
 log = logging.getLogger("delivery")
@@ -125,6 +128,10 @@ def create_app(
 ) -> FastAPI:
     """Build the delivery service. ``store``/``db`` override the settings (tests, embedding)."""
     settings = settings or load_settings()
+    if not logging.getLogger().handlers:
+        # A worker process of `delivery serve --workers N` starts with no logging set up
+        # (uvicorn spawns it with log_config=None): the same JSON lines as the parent.
+        configure_logging("delivery", settings.log_level)
     if settings.dev_mode:
         log.warning(
             "DELIVERY_DEV_MODE is on: missing secrets are generated under %s "
@@ -176,7 +183,12 @@ def create_app(
         # collector's generations so full collections stay short (p99 latency).
         gc.collect()
         gc.freeze()
+        # The dispatcher: other workers' and hosts' events (LISTEN/NOTIFY, Redis, polling).
+        # Without a lifespan (in-process test clients) a worker still handles its own
+        # events right after each commit.
+        app.state.events.start()
         yield
+        app.state.events.stop()
         authenticator.close()
         db.close()
 
@@ -207,6 +219,7 @@ def create_app(
     app.state.metrics = metrics
     app.state.delivery = context
     app.include_router(api.router)
+    app.include_router(jwks_router(settings))  # /.well-known/jwks.json: keys for edges
     app.include_router(player.router)  # the web player at /player (delivery.player)
     if settings.cors_origins:
         app.add_middleware(
@@ -220,15 +233,24 @@ def create_app(
     app.add_middleware(MetricsMiddleware, metrics=metrics, access_log=settings.access_log)
     _document_security(app)
     modules.install_modules(app)
-    # A publication announced to this app (``encoder ingest --notify``) is streamable at
-    # once, rather than after the catalog's latest.json TTL.
-    events = getattr(app.state, "events", None)
-    if events is not None:
-        events.subscribe(
-            TRACK_PUBLISHED,
-            lambda event: catalog.forget(str(event.payload.get("track_id", ""))),
-            name="delivery.catalog.forget",
-        )
+    # The per-worker caches hear every change through the one event bus (delivery.outbox),
+    # in EVERY worker process: a publication (``encoder ingest --notify``, the admin
+    # endpoint, ``delivery catalog sync``) drops the track's cached latest.json and any
+    # cached "no such track"; a tier change drops the user's cached tier.
+    events = app.state.events
+    events.subscribe(
+        TRACK_PUBLISHED,
+        lambda event: catalog.forget(str(event.payload.get("track_id", ""))),
+        name="delivery.catalog.forget",
+        every_worker=True,
+    )
+    events.subscribe(
+        TIER_CHANGED,
+        lambda event: tiers.forget(str(event.payload.get("user_id", ""))),
+        name="delivery.tiers.forget",
+        every_worker=True,
+    )
+    tiers.events = events  # tier changes are written with their event
     # Added last, so outermost: an oversized body is refused (413) before any parsing or
     # authentication sees it, on every route (DELIVERY_MAX_BODY_BYTES).
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, part="delivery")

@@ -6,6 +6,8 @@
     delivery users set-tier alice premium
     delivery users get alice
     delivery token --user alice [--tier premium] [--ttl 1h]
+    delivery events failed [--status dead|retrying]   # failed event deliveries
+    delivery events retry [--consumer NAME]           # requeue the dead ones
     delivery config                       # effective settings, secrets masked
 
 Settings come from ``DELIVERY_*`` variables (:mod:`delivery.settings`). Errors
@@ -24,7 +26,7 @@ import sys
 from collections.abc import Sequence
 from typing import get_args
 
-from delivery.modules.cli import add_catalog_commands
+from delivery.modules.cli import add_catalog_commands, add_events_commands
 from delivery.settings import DeliverySettings, SettingsError, load_settings
 from origin.logs import configure_logging
 
@@ -121,10 +123,15 @@ def cmd_serve(args: argparse.Namespace, settings: DeliverySettings) -> int:
 
 def _tier_store(settings: DeliverySettings):
     from delivery.app import open_migrated_database
+    from delivery.outbox import OutboxEventBus
     from delivery.tiers import TierStore
 
     db = open_migrated_database(settings)
-    return db, TierStore(db, settings.entitlements, settings.default_tier, cache_ttl_s=0)
+    store = TierStore(db, settings.entitlements, settings.default_tier, cache_ttl_s=0)
+    # Publish-only: the tier.changed event commits with the change, and every running
+    # worker forgets the user's cached tier when it reads the outbox.
+    store.events = OutboxEventBus(db)
+    return db, store
 
 
 def cmd_users(args: argparse.Namespace, settings: DeliverySettings) -> int:
@@ -232,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     # The modules (playlists, search, social) add their own commands, e.g. `catalog sync`.
     # They set `func(args)`; ours set `handler(args, settings)`.
     add_catalog_commands(sub)
+    add_events_commands(sub)
     return parser
 
 

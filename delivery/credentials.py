@@ -17,9 +17,13 @@ from delivery.settings import DeliverySettings, SettingsError
 from edge.token import (
     KeyConfigError,
     SigningKey,
+    VerificationKey,
     eddsa_signing_key,
+    eddsa_verification_key,
     ensure_dev_keypair,
     hs256_signing_key,
+    jwks_document,
+    verification_key_for,
 )
 from origin.secrets import ensure_secret
 
@@ -109,6 +113,26 @@ def stream_signing_key(settings: DeliverySettings) -> SigningKey:
         return eddsa_signing_key(pem, settings.signing_kid)
     except (KeyConfigError, ValueError, TypeError) as exc:
         raise SettingsError(f"DELIVERY_SIGNING_KEY_FILE: {exc}") from None
+
+
+def stream_jwks(settings: DeliverySettings) -> dict:
+    """The JWKS edges fetch (``EDGE_TOKEN_JWKS_URL``): the edge signer's Ed25519 public key
+    plus ``DELIVERY_SIGNING_EXTRA_PUBLIC_KEYS``. HS256 secrets are never published, so with
+    ``DELIVERY_SIGNING_HS256_SECRET`` only the extra keys (usually none) are listed."""
+    keys: list[VerificationKey] = []
+    if settings.signer == "edge" and settings.signing_hs256_secret is None:
+        keys.append(verification_key_for(stream_signing_key(settings)))
+    for name in settings.signing_extra_public_keys:
+        try:
+            keys.append(eddsa_verification_key(Path(name).read_bytes()))
+        except OSError as exc:
+            raise SettingsError(
+                f"DELIVERY_SIGNING_EXTRA_PUBLIC_KEYS: cannot read {name!r}: {exc.strerror}"
+            ) from None
+        except (KeyConfigError, ValueError, TypeError) as exc:
+            raise SettingsError(f"DELIVERY_SIGNING_EXTRA_PUBLIC_KEYS: {name!r}: {exc}") from None
+    unique = {k.kid: k for k in keys}
+    return jwks_document(unique.values())
 
 
 def nginx_secret(settings: DeliverySettings) -> str:

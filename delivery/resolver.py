@@ -170,6 +170,9 @@ class TrackResolver:
                 self._latest.pop(track_id, None)
             if self._missing is not None:
                 self._missing.pop(track_id, None)
+                # ... and "no such version" of it (a pinned version published since).
+                for key in [k for k in self._missing if isinstance(k, tuple) and k[0] == track_id]:
+                    self._missing.pop(key, None)
 
     # -- internals --------------------------------------------------------------------
 

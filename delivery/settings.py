@@ -64,13 +64,15 @@ Subscriptions and entitlements
     ``DELIVERY_ENTITLEMENTS`` (``{"free":[96,160],"premium":[96,160,320]}``)  JSON.
     ``DELIVERY_QUALITY_BITRATES`` (``{"low":96,"normal":160,"high":320}``)  JSON;
                                             ``auto`` is always the tier's best.
-    ``DELIVERY_TIER_CACHE_TTL_S`` (``10``)  How long a worker trusts a cached tier lookup.
+    ``DELIVERY_TIER_CACHE_TTL_S`` (``10``)  How long a worker trusts a cached tier lookup
+                                            (``tier.changed`` events forget it at once).
     ``DELIVERY_ADMIN_TOKENS``               Comma-separated admin bearer tokens.
     ``DELIVERY_ADMIN_TOKEN_FILE``           One more; dev default
                                             ``{data_dir}/secrets/delivery-admin-token``.
 
 Catalog
-    ``DELIVERY_CATALOG_TTL_S`` (``30``)     How long ``latest.json`` is cached.
+    ``DELIVERY_CATALOG_TTL_S`` (``30``)     How long ``latest.json`` is cached (every worker
+                                            forgets a track on its ``track.published``).
     ``DELIVERY_CATALOG_NEGATIVE_TTL_S`` (``5``)  How long "no such track" is cached.
     ``DELIVERY_CATALOG_CACHE_SIZE`` (``10000``)
 
@@ -84,7 +86,7 @@ Signed URLs
                                             (:mod:`delivery.edge_routing`).
     ``DELIVERY_REGION_HEADER`` (empty)      Request header naming the client's region, set
                                             (and overwritten) by the load balancer.
-    ``DELIVERY_EDGE_HEALTH_PATH`` (``/livez``)  Probed on each edge; empty: no probing.
+    ``DELIVERY_EDGE_HEALTH_PATH`` (``/readyz``)  Probed on each edge; empty: no probing.
     ``DELIVERY_EDGE_HEALTH_INTERVAL_S`` (``2``)  Probe period, shared by all workers and hosts.
     ``DELIVERY_URL_TTL_S`` (``900``)        Base lifetime of a URL ...
     ``DELIVERY_URL_TTL_DURATION_FACTOR`` (``2.0``)  ... stretched to this many track durations
@@ -94,10 +96,24 @@ Signed URLs
                                             every worker and host; ``0`` disables the limit.
     ``DELIVERY_RATE_LIMIT_BURST`` (``30``)  Issuances a rested user may make at once.
     ``DELIVERY_REDIS_URL`` (unset)          ``redis://host:port/db``: the rate limits live
-                                            in Redis instead of the database.
+                                            in Redis instead of the database, and a written
+                                            event wakes every worker through its pub/sub.
+    ``DELIVERY_EVENTS_POLL_S`` (``0.25``)   Each worker reads the event outbox at least this
+                                            often (SQLite's only cross-process signal).
+    ``DELIVERY_EVENTS_LEASE_S`` (``5``)     A once-per-deployment consumer's lease: a dead
+                                            worker's share is taken over within this.
+    ``DELIVERY_EVENTS_RETENTION_S`` (``604800``)  Age after which handled events are deleted.
+    ``DELIVERY_EVENTS_MAX_ATTEMPTS`` (``8``)  Deliveries before an event is dead-lettered.
+                                            (These four are read with the modules' settings,
+                                            :mod:`delivery.modules.settings`; the bus is
+                                            :mod:`delivery.outbox`.)
     edge:       ``DELIVERY_SIGNING_KEY_FILE`` (``{data_dir}/keys/stream-signing.pem``, Ed25519,
                 generated with its ``.pub.pem`` in dev mode), or ``DELIVERY_SIGNING_HS256_SECRET``
                 instead; ``DELIVERY_SIGNING_KID`` overrides the derived key id.
+                ``DELIVERY_SIGNING_EXTRA_PUBLIC_KEYS`` (empty): comma-separated Ed25519 public
+                key PEM files published beside the signing key's public key in the stream JWKS
+                (``GET /.well-known/jwks.json``, what edges with ``EDGE_TOKEN_JWKS_URL`` fetch):
+                the rotation overlap. HS256 secrets are never published.
     nginx:      ``DELIVERY_NGINX_SECRET`` or ``DELIVERY_NGINX_SECRET_FILE``;
                 ``DELIVERY_NGINX_EXPRESSION`` (``$secure_link_expires$uri $secret``) — the same
                 expression as nginx's ``secure_link_md5`` with ``$secret`` for the secret.
@@ -201,7 +217,7 @@ class DeliverySettings(BaseSettings):
     edge_url: str = "http://127.0.0.1:8080"
     edge_urls: str = ""
     region_header: str = ""
-    edge_health_path: str = "/livez"
+    edge_health_path: str = "/readyz"
     edge_health_interval_s: float = Field(2.0, gt=0, le=300)
     url_ttl_s: int = Field(900, ge=10, le=MAX_URL_TTL_S)
     url_ttl_duration_factor: float = Field(2.0, ge=0, le=100)
@@ -214,6 +230,7 @@ class DeliverySettings(BaseSettings):
     signing_key_file: Path | None = None
     signing_hs256_secret: SecretStr | None = None
     signing_kid: str | None = None
+    signing_extra_public_keys: CommaList = []
 
     nginx_secret: SecretStr | None = None
     nginx_secret_file: Path | None = None
@@ -233,7 +250,7 @@ class DeliverySettings(BaseSettings):
     # -- field checks -------------------------------------------------------------
 
     @field_validator("cors_origins", "jwt_hs256_secrets", "jwt_algorithms", "admin_tokens",
-                     mode="before")  # fmt: skip
+                     "signing_extra_public_keys", mode="before")  # fmt: skip
     @classmethod
     def _comma_separated(cls, v: object) -> object:
         return split_commas(v)

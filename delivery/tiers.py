@@ -2,9 +2,12 @@
 
 The table (migration 1: ``users(user_id, tier, updated_at)``) is the source of
 truth the ``delivery users set-tier`` command and the admin endpoint write.
-Lookups are cached per worker for ``DELIVERY_TIER_CACHE_TTL_S`` seconds: the
-stream endpoint asks on every request and a tier change may take that long to
-reach the other workers (the worker that made the change forgets at once).
+Lookups are cached per worker for ``DELIVERY_TIER_CACHE_TTL_S`` seconds (the
+stream endpoint asks on every request). A change is written with a
+``tier.changed`` event in the same transaction (when the store has an event bus:
+the app's, or the CLI's), and every worker forgets the user's cached tier when
+the event reaches it (within ``DELIVERY_EVENTS_POLL_S`` on SQLite, at once with
+PostgreSQL or Redis); the TTL is only the fallback.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 from cachetools import TTLCache
 
 from delivery.db import Database
+from delivery.events import TIER_CHANGED
 from origin.manifest import utc_now
 
 USER_ID_MAX = 128
@@ -70,6 +74,7 @@ class TierStore:
         )
         # Read on the event loop, written from request threads: cachetools needs a lock.
         self._lock = threading.Lock()
+        self.events: Any = None  # an EventBus: set() then announces tier.changed
 
     @property
     def tiers(self) -> frozenset[str]:
@@ -118,6 +123,8 @@ class TierStore:
                 "ON CONFLICT (user_id) DO UPDATE SET tier = :t, updated_at = :n",
                 {"u": user_id, "t": tier, "n": now},
             )
+            if self.events is not None:
+                self.events.publish(TIER_CHANGED, {"user_id": user_id, "tier": tier}, tx=tx)
         self.forget(user_id)
         return TierRecord(user_id, tier, now)
 

@@ -3,9 +3,11 @@
 Routes, by path prefix::
 
     GET|HEAD /tracks/{track_id}/{version}/{file}?token=JWT   an object (or Bearer pull token)
-    GET      /healthz    200 when the upstream answers, else 503 (body says which);
-                         /readyz is the same
-    GET      /livez      200 while the process runs
+    GET      /healthz    liveness: 200 while the process serves (/livez is the same)
+    GET      /readyz     readiness, "send me traffic": 200 while the edge can serve, with
+                         {"status": "ok"} or, the upstream being down, {"status": "degraded"}
+                         (cached objects are still served); 503 only when it cannot serve at
+                         all (its cache directory is unusable). /healthz?ready=1 is the same.
     GET      /metrics    Prometheus text
 
 Order of work for an object request, cheapest refusal first: method, path
@@ -31,16 +33,17 @@ from urllib.parse import unquote_plus
 
 import httpx
 
+from edge import jwks
 from edge.access_log import AccessLog
 from edge.cache.disk import DiskCache
 from edge.cache.memory import MemoryCache
 from edge.errors import ResponseAborted
 from edge.fill import ClientGone, FillRegistry
-from edge.http import CORS_ORIGIN, cache_control, send_error, send_simple
+from edge.http import CORS_ORIGIN, cache_control, public_cache_control, send_error, send_simple
 from edge.metrics import EdgeCollector, EdgeStats, render
 from edge.respond import ObjectRequest, Outcome, Responder
 from edge.settings import EdgeSettings, load_settings
-from edge.token import TokenError, TokenVerifier
+from edge.token import TokenError, TokenUnknownKid, TokenVerifier
 from edge.upstream import HttpUpstream, StoreUpstream, Upstream, http_client
 from origin.errors import InvalidKey
 from origin.keys import parse_key
@@ -63,6 +66,7 @@ PREFLIGHT_HEADERS = [
     (b"access-control-max-age", b"86400"),
     (b"content-length", b"0"),
 ]
+LIVE_BODY = b'{"status":"ok"}'
 
 
 def query_token(query: bytes) -> str | None:
@@ -154,13 +158,18 @@ class EdgeApp:
         )
         self.disk = DiskCache(settings.cache_dir, settings.cache_disk_max_bytes)
         # The app remembers verified tokens itself (see _verify), in front of the verifier.
+        configured_keys = [] if verifier else settings.resolve_verification_keys()
         self.verifier = verifier or TokenVerifier(
-            settings.resolve_verification_keys(),
+            configured_keys,
             leeway_s=settings.token_leeway_s,
             cache_size=settings.token_cache_size,
             cache_ttl_s=settings.token_cache_ttl_s,
             max_lifetime_s=settings.token_max_lifetime_s,
+            allow_no_keys=settings.token_jwks_url is not None,
         )
+        # Keys published by delivery (EDGE_TOKEN_JWKS_URL), fetched at start-up.
+        self.jwks = jwks.from_settings(settings, self.verifier) if settings.token_jwks_url else None
+        self._jwks_required = not configured_keys and verifier is None
         own_pull = settings.resolve_pull_token()
         self.pull_tokens = [
             t.encode() for t in settings.resolve_accepted_pull_tokens(own_pull) if t
@@ -183,8 +192,9 @@ class EdgeApp:
             retry_after_s=settings.breaker_reset_s,
         )
         self.access_log = AccessLog.open(settings.access_log)
-        self.pull_cache_control = cache_control(settings.pull_max_age_s)
+        self.pull_cache_control = public_cache_control(settings.pull_max_age_s)
         self.collector = EdgeCollector(self.stats, self._live)
+        self._upstream_up = True  # as last seen by /readyz or /metrics
         self._started = False
 
     # -- lifecycle -------------------------------------------------------------------
@@ -193,12 +203,17 @@ class EdgeApp:
         if self._started:
             return
         await asyncio.to_thread(self.disk.start)
+        if self.jwks is not None:
+            await asyncio.to_thread(jwks.load_or_warn, self.jwks, required=self._jwks_required)
+            self.jwks.start()
         self.access_log.start()
         self._started = True
 
     async def shutdown(self) -> None:
         await self.fills.aclose()
         await self.upstream.aclose()
+        if self.jwks is not None:
+            await self.jwks.aclose()
         await self.access_log.aclose()
         self._started = False
 
@@ -237,28 +252,44 @@ class EdgeApp:
         path = scope["path"]
         if path.startswith(TRACKS_PREFIX):
             await self._object(scope, receive, send, path)
-        elif path == "/healthz" or path == "/readyz":
-            await self._healthz(send)
-        elif path == "/livez":
-            await send_simple(send, 200, b'{"status":"ok"}', b"application/json")
+        elif path == "/readyz" or (path == "/healthz" and scope["query_string"] == b"ready=1"):
+            await self._readyz(send)
+        elif path == "/healthz" or path == "/livez":
+            await send_simple(send, 200, LIVE_BODY, b"application/json")
         elif path == "/metrics":
+            self._upstream_up = await self.upstream.ready()  # cached by the upstream (2 s)
             body = render(self.collector)
             await send_simple(send, 200, body, b"text/plain; version=0.0.4; charset=utf-8")
         else:
             await send_error(send, 404, "not_found", "no such route")
 
-    async def _healthz(self, send) -> None:
-        ready = await self.upstream.ready()
+    def _cache_usable(self) -> bool:
+        """The disk tier's directories exist and are writable (else nothing can be served)."""
+        disk = self.disk
+        return all(
+            os.path.isdir(d) and os.access(d, os.R_OK | os.W_OK | os.X_OK)
+            for d in (disk.objects, disk.parts, disk.tmp, disk.locks)
+        )
+
+    async def _readyz(self, send) -> None:
+        """Readiness: an upstream outage degrades the edge (it serves its cache) but keeps it
+        in rotation; only an edge that cannot serve at all answers 503."""
+        up = self._upstream_up = await self.upstream.ready()
+        if not self._cache_usable():
+            status, code = "unavailable", 503
+        else:
+            status, code = ("ok" if up else "degraded"), 200
         body = json.dumps(
             {
-                "status": "ok" if ready else "upstream_unreachable",
-                "live": True,
-                "ready": ready,
+                "status": status,
+                "ready": code == 200,
+                "upstream": "up" if up else "down",
+                "cache": "ok" if code == 200 else "unusable",
                 "upstreams": self.upstream.describe(),
                 "pid": os.getpid(),
             }
         ).encode()
-        await send_simple(send, 200 if ready else 503, body, b"application/json")
+        await send_simple(send, code, body, b"application/json")
 
     def _live(self) -> dict:
         """What /metrics reads from the caches, fills and upstream when it is scraped."""
@@ -273,6 +304,7 @@ class EdgeApp:
             "upstream_requests": upstream.requests,
             "upstream_failures": upstream.failures,
             "upstreams": upstream.describe(),
+            "upstream_up": self._upstream_up,
         }
 
     # -- objects ---------------------------------------------------------------------
@@ -305,7 +337,13 @@ class EdgeApp:
             token = query_token(scope["query_string"])
             shield = token is None and auth is not None  # a child edge with the pull token
             try:
-                cc = self._authorise(token, auth, shield, path, ip, now)
+                try:
+                    cc = self._authorise(token, auth, shield, path, ip, now)
+                except TokenUnknownKid:
+                    # A key delivery may have published since the last refresh (rotation).
+                    if self.jwks is None or not await self.jwks.refresh_for_unknown_kid():
+                        raise
+                    cc = self._authorise(token, auth, shield, path, ip, now)
             except TokenError as exc:
                 out.status, out.error = 403, exc.code
                 out.nbytes = await send_error(send, 403, exc.code, exc.message, head=head)

@@ -25,6 +25,11 @@ ACCEPT_RANGES = (b"accept-ranges", b"bytes")
 # A player on another origin (the delivery web app) may fetch() objects. The URL's
 # token is the authorisation, so allowing every origin grants nothing extra.
 CORS_ORIGIN = (b"access-control-allow-origin", b"*")
+# ... and read these response headers (fetch() hides all but a few safelisted ones).
+CORS_EXPOSE = (
+    b"access-control-expose-headers",
+    b"Content-Range, Accept-Ranges, ETag, X-Cache, Content-Length",
+)
 NO_STORE = (b"cache-control", b"no-store")
 X_CACHE = {name: (b"x-cache", name.encode()) for name in ("HIT", "MISS", "COALESCED")}
 
@@ -36,6 +41,7 @@ def base_headers(meta: ObjectMeta) -> Headers:
         ACCEPT_RANGES,
         (b"etag", meta.etag.encode("latin-1")),
         CORS_ORIGIN,
+        CORS_EXPOSE,
     ]
     if meta.last_modified:
         headers.append((b"last-modified", meta.last_modified.encode("latin-1")))
@@ -45,6 +51,13 @@ def base_headers(meta: ObjectMeta) -> Headers:
 def cache_control(max_age: int) -> tuple[bytes, bytes]:
     # private: the URL carries a per-user token, so shared caches must not keep it.
     return (b"cache-control", b"private, max-age=%d, immutable" % max(0, max_age))
+
+
+def public_cache_control(max_age: int) -> tuple[bytes, bytes]:
+    """For pull-token clients (a child edge, or a CDN / nginx in front of this edge): the
+    object is immutable and the puller authorised itself, so shared caches may keep it.
+    Built once at start-up."""
+    return (b"cache-control", b"public, max-age=%d, immutable" % max(0, max_age))
 
 
 def content_range(start: int, end: int, size: int) -> tuple[bytes, bytes]:

@@ -124,6 +124,11 @@ class EdgeCollector:
         for up in g["upstreams"]:
             m.add_metric([up["upstream"]], 1 if up["breaker"] != "closed" else 0)
         yield m
+        yield GaugeMetricFamily(
+            "edge_upstream_up",
+            "1 when an upstream answers its readiness probe; 0: degraded, serving from cache",
+            value=1 if g["upstream_up"] else 0,
+        )
 
 
 def render(collector: EdgeCollector) -> bytes:

@@ -17,6 +17,7 @@ from edge.cache.memory import CachedObject, MemoryCache
 from edge.errors import CircuitOpen, EdgeError, ResponseAborted
 from edge.fill import ClientGone, FillRegistry
 from edge.http import (
+    CORS_EXPOSE,
     CORS_ORIGIN,
     X_CACHE,
     Headers,
@@ -241,7 +242,7 @@ class Responder:
         out.status = status
         if status == 304:
             headers = [h for h in headers if h[0] in (b"etag", b"last-modified")]
-            headers += (req.cache_control, xcache, CORS_ORIGIN)
+            headers += (req.cache_control, xcache, CORS_ORIGIN, CORS_EXPOSE)
             await send({"type": "http.response.start", "status": 304, "headers": headers})
             await send({"type": "http.response.body", "body": b""})
             return
@@ -252,5 +253,5 @@ class Responder:
             "range_not_satisfiable",
             f"the range lies outside the object ({size} bytes)",
             head=req.head,
-            extra=[(b"content-range", unsatisfied_range(size).encode())],
+            extra=[(b"content-range", unsatisfied_range(size).encode()), CORS_EXPOSE],
         )

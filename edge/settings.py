@@ -50,6 +50,17 @@ Stream tokens
     ``EDGE_TOKEN_PUBLIC_KEYS`` (``./data/keys/stream-signing.pub.pem``)  Comma-separated Ed25519
                                              public key PEM files (several kids at once).
     ``EDGE_TOKEN_HS256_SECRETS`` (empty)     Comma-separated HS256 secrets (>= 32 bytes).
+    ``EDGE_TOKEN_JWKS_URL`` (unset)          Delivery's JWKS (``http://delivery:8000/.well-known/
+                                             jwks.json``, or a file): its Ed25519 keys are
+                                             fetched at start-up (failing it stops the edge
+                                             unless the two settings above give keys too) and
+                                             refreshed, so keys rotate without a restart. Set,
+                                             the default ``EDGE_TOKEN_PUBLIC_KEYS`` is not read.
+    ``EDGE_TOKEN_JWKS_REFRESH_S`` (``300``)  Periodic refresh of that JWKS ...
+    ``EDGE_TOKEN_JWKS_MIN_REFRESH_INTERVAL_S`` (``30``)  ... and the rate limit on refreshes,
+                                             which a token with an unknown ``kid`` triggers.
+    ``EDGE_TOKEN_JWKS_TIMEOUT_S`` (``3``)    JWKS fetch timeout; also the longest a request with
+                                             an unknown ``kid`` waits for that refresh.
     ``EDGE_TOKEN_LEEWAY_S`` (``0``)          Clock skew allowed on ``exp`` (and on ``iat``, which
                                              may be at least 5 s ahead of this clock anyway).
     ``EDGE_TOKEN_MAX_LIFETIME_S`` (``86400``)  Longest ``exp - iat`` accepted; longer-lived tokens
@@ -67,7 +78,9 @@ Cache
     ``EDGE_HOLD_UNVERIFIED`` (``true``)       While a fill is running, hold back the last byte
                                              of every response until the whole object's
                                              sha256 verified (see :mod:`edge.fill`).
-    ``EDGE_PULL_MAX_AGE_S`` (``31536000``)   Cache-Control max-age for pull-token clients.
+    ``EDGE_PULL_MAX_AGE_S`` (``31536000``)   max-age of pull-token responses (child edges, a CDN
+                                             or nginx in front): ``public, max-age=N, immutable``;
+                                             ``?token=`` responses stay ``private``.
 """
 
 from __future__ import annotations
@@ -154,6 +167,10 @@ class EdgeSettings(BaseSettings):
 
     token_public_keys: CommaList = [str(DEFAULT_PUBLIC_KEY)]
     token_hs256_secrets: CommaList = []
+    token_jwks_url: str | None = None
+    token_jwks_refresh_s: float = Field(300.0, ge=1, le=86400)
+    token_jwks_min_refresh_interval_s: float = Field(30.0, ge=0, le=3600)
+    token_jwks_timeout_s: float = Field(3.0, gt=0, le=60)
     token_leeway_s: int = Field(0, ge=0, le=300)
     token_max_lifetime_s: int = Field(DEFAULT_MAX_LIFETIME_S, ge=60, le=30 * 86400)
     token_cache_size: int = Field(16384, ge=0)
@@ -226,12 +243,25 @@ class EdgeSettings(BaseSettings):
     def _secret_length(cls, v: list[str]) -> list[str]:
         return check_hs256_secrets(v)
 
+    @field_validator("token_jwks_url")
+    @classmethod
+    def _jwks_url(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        v = v.strip()
+        scheme = urlsplit(v).scheme.lower()
+        if scheme in ("http", "https") and not urlsplit(v).netloc:
+            raise ValueError(f"{v!r} is not a URL")
+        if scheme not in ("http", "https", "file", ""):
+            raise ValueError("expected an http(s) URL (or a file path) of a JWKS document")
+        return v
+
     @model_validator(mode="after")
     def _consistent(self) -> EdgeSettings:
-        if not self.token_public_keys and not self.token_hs256_secrets:
+        if not (self.token_public_keys or self.token_hs256_secrets or self.token_jwks_url):
             raise ValueError(
-                "no stream-token verification key: set EDGE_TOKEN_PUBLIC_KEYS and/or "
-                "EDGE_TOKEN_HS256_SECRETS"
+                "no stream-token verification key: set EDGE_TOKEN_JWKS_URL, "
+                "EDGE_TOKEN_PUBLIC_KEYS and/or EDGE_TOKEN_HS256_SECRETS"
             )
         if self.cache_memory_max_object_bytes > self.cache_memory_max_bytes:
             raise ValueError(
@@ -264,9 +294,17 @@ class EdgeSettings(BaseSettings):
             return [own] if own else []
         return list(self.accept_pull_token)
 
+    @property
+    def configured_public_keys(self) -> list[str]:
+        """``EDGE_TOKEN_PUBLIC_KEYS``; its default file is not read when a JWKS gives keys."""
+        if self.token_jwks_url and "token_public_keys" not in self.model_fields_set:
+            return []
+        return list(self.token_public_keys)
+
     def resolve_verification_keys(self) -> list[VerificationKey]:
+        """The configured keys (files and secrets); a JWKS adds its own later (edge.jwks)."""
         keys: list[VerificationKey] = []
-        for name in self.token_public_keys:
+        for name in self.configured_public_keys:
             path = Path(name)
             if not path.exists() and self.dev_mode and path == DEFAULT_PUBLIC_KEY:
                 ensure_dev_keypair(DEFAULT_KEYS_DIR)

@@ -25,9 +25,10 @@ drift. Security choices, each deliberate:
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,10 @@ class TokenMalformed(TokenError):
 
 class TokenBadSignature(TokenError):
     code = "token_bad_signature"
+
+
+class TokenUnknownKid(TokenBadSignature):
+    """Signed with a key id this verifier does not hold (yet: a JWKS refresh may bring it)."""
 
 
 class TokenExpired(TokenError):
@@ -184,6 +189,29 @@ def public_pem(private_key: Ed25519PrivateKey) -> bytes:
     )
 
 
+def public_jwk(key: VerificationKey) -> dict[str, str]:
+    """An EdDSA verification key as an OKP JWK (RFC 8037) with ``kid``, ``alg`` and ``use``."""
+    if key.algorithm != "EdDSA" or not isinstance(key.key, Ed25519PublicKey):
+        raise KeyConfigError("only Ed25519 public keys are published; HS256 secrets never are")
+    raw = key.key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    x = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    return {"kty": "OKP", "crv": "Ed25519", "x": x, "kid": key.kid, "alg": "EdDSA", "use": "sig"}
+
+
+def jwks_document(keys: Iterable[VerificationKey]) -> dict[str, list[dict[str, str]]]:
+    """The JWKS delivery publishes for edges: its Ed25519 keys only (secrets are skipped)."""
+    return {"keys": [public_jwk(k) for k in keys if k.algorithm == "EdDSA"]}
+
+
+def keys_from_jwks(jwks: Mapping[str, Any]) -> list[VerificationKey]:
+    """Verification keys from parsed JWKS entries (``kid`` -> ``jwt.PyJWK``): Ed25519 only."""
+    return [
+        VerificationKey(kid, "EdDSA", jwk.key)
+        for kid, jwk in jwks.items()
+        if kid and jwk.algorithm_name == "EdDSA" and isinstance(jwk.key, Ed25519PublicKey)
+    ]
+
+
 def ensure_dev_keypair(directory: str | Path) -> tuple[Path, Path]:
     """Create ``stream-signing.pem`` (0600) and ``stream-signing.pub.pem`` once; return both paths.
 
@@ -255,20 +283,38 @@ class TokenVerifier:
         cache_size: int = 65536,
         cache_ttl_s: float = 30.0,
         max_lifetime_s: int = DEFAULT_MAX_LIFETIME_S,
+        allow_no_keys: bool = False,
     ) -> None:
-        self._keys: dict[str, VerificationKey] = {}
+        self._configured: dict[str, VerificationKey] = {}
         for k in keys:
             if k.algorithm not in ALLOWED_ALGORITHMS:
                 raise KeyConfigError(f"algorithm {k.algorithm!r} is not allowed")
-            self._keys[k.kid] = k
-        if not self._keys:
+            self._configured[k.kid] = k
+        # allow_no_keys: every key will come from a JWKS (see set_published_keys).
+        if not self._configured and not allow_no_keys:
             raise KeyConfigError("no verification keys configured")
+        self._keys = dict(self._configured)
         self._leeway = leeway_s
         self._iat_skew = max(leeway_s, MIN_IAT_SKEW_S)
         self._max_lifetime = max_lifetime_s
         self._memo: dict[str, tuple[StreamClaims, float]] = {}
         self._memo_max = cache_size
         self._memo_ttl = cache_ttl_s
+
+    @property
+    def kids(self) -> frozenset[str]:
+        return frozenset(self._keys)
+
+    def set_published_keys(self, keys: Iterable[VerificationKey]) -> None:
+        """Replace the keys that came from a JWKS (key rotation without a restart).
+
+        Configured keys stay, and win a ``kid`` clash; only EdDSA keys are taken. The
+        new map is swapped in whole, so a concurrent :meth:`verify` sees old or new.
+        Tokens already verified stay remembered for at most ``cache_ttl_s``.
+        """
+        published = {k.kid: k for k in keys if k.algorithm == "EdDSA"}
+        published.update(self._configured)
+        self._keys = published
 
     def verify(
         self,
@@ -312,7 +358,7 @@ class TokenVerifier:
         elif isinstance(kid, str) and kid in self._keys:
             key = self._keys[kid]
         else:
-            raise TokenBadSignature("token signed with an unknown key id")
+            raise TokenUnknownKid("token signed with an unknown key id")
         if alg != key.algorithm:
             raise TokenBadSignature("token algorithm does not match its key")
         try:

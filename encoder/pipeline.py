@@ -1,6 +1,7 @@
 """One upload in, one published version out: the ingest pipeline.
 
-probe -> version check -> ONE ffmpeg pass -> tag -> verify -> publish (-> notify)
+probe -> version check -> ONE decode (fan-out to oggenc per rung, or the one-pass
+ffmpeg) -> tag -> verify -> publish (-> notify)
 
 The version (a content address) is computed from the source bytes and the
 profile before anything expensive runs, so re-ingesting a published source is
@@ -27,7 +28,7 @@ from encoder.probe import SourceProbe, check_decoded_duration, probe
 from encoder.profile import Profile, get_profile, select_rungs, version_for
 from encoder.settings import EncoderSettings, load_settings
 from encoder.tagging import TAG_NAMES, clean_tags, write_tags
-from encoder.transcode import ffmpeg_version, transcode
+from encoder.transcode import ffmpeg_version, oggenc_version, transcode, transcode_fanout
 from encoder.verify import check_rendition
 from encoder.workdir import WorkDir
 from origin.errors import InvalidKey, StoreConfigError, StoreError
@@ -184,7 +185,9 @@ def ingest(
         validate_track_id(track_id)
     except InvalidKey as exc:
         raise UsageError(str(exc)) from None
-    chosen: Profile = get_profile(profile)
+    chosen: Profile = get_profile(profile, settings.engine)
+    if chosen.engine == "oggenc":
+        settings.oggenc_exe  # noqa: B018 - missing vorbis-tools: one clear line, before any work
     overrides = _overrides(tags)
     store = _open(store)
     path = Path(source)
@@ -303,14 +306,28 @@ def _encode(
             f"{rungs[-1].bitrate_kbps} kbps (no upscaling)"
         )
     hint = found.duration_s or 0.0
-    result = transcode(
-        settings.ffmpeg_exe,
-        found.path,
-        profile,
-        rungs,
-        workdir,
-        on_progress=lambda t: progress("transcode", min(1.0, t / hint) if hint else None),
-    )
+
+    def on_progress(t: float) -> None:
+        progress("transcode", min(1.0, t / hint) if hint else None)
+
+    if profile.engine == "oggenc":
+        result = transcode_fanout(
+            settings.ffmpeg_exe,
+            settings.oggenc_exe,
+            found.path,
+            profile,
+            rungs,
+            workdir,
+            on_progress=on_progress,
+        )
+        built_with = (
+            f"{ffmpeg_version(settings.ffmpeg_exe)} + oggenc {oggenc_version(settings.oggenc_exe)}"
+        )
+    else:
+        result = transcode(
+            settings.ffmpeg_exe, found.path, profile, rungs, workdir, on_progress=on_progress
+        )
+        built_with = ffmpeg_version(settings.ffmpeg_exe)
     decoded = result.decoded_duration_s
     check_decoded_duration(found, decoded, result.timeline_s)
     if result.decode_errors:
@@ -354,7 +371,7 @@ def _encode(
         tags=tags,
         loudness=loudness_summary(result.loudness, decoded),
         renditions=renditions,
-        encoder=EncoderInfo(profile=profile.id, ffmpeg=ffmpeg_version(settings.ffmpeg_exe)),
+        encoder=EncoderInfo(profile=profile.id, ffmpeg=built_with),
     )
     return manifest, result.outputs, warnings
 

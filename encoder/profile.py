@@ -16,6 +16,12 @@ changes the encoded bytes. Change a setting and the fingerprint (hence every
 new version) changes with it; bump ``REVISION`` as well so the manifest's
 ``encoder.profile`` names the change.
 
+Either profile is made by one of two engines (``ENCODER_ARRANGEMENT``):
+``onepass`` runs ffmpeg's libvorbis (ids ``.../1``, the original fingerprints);
+``fanout`` runs one ``oggenc`` per rung on PCM decoded once (ids ``.../2``, the
+fingerprint names ``"encoder": "oggenc"``): their files differ in bytes, so their
+versions differ too.
+
 No upscaling: a lossy source is not re-encoded at rates it never had. The
 rungs kept are every rung below the source's bitrate plus the first rung at or
 above it (a 128 kbps MP3 gets 96 and 160, not 320; a 64 kbps one gets 96 only).
@@ -25,6 +31,7 @@ manifest lists exactly the renditions that exist.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -33,7 +40,11 @@ from typing import Literal
 from encoder.errors import UsageError
 
 ProfileName = Literal["quality", "abr"]
+Engine = Literal["ffmpeg", "oggenc"]
 REVISION = 1
+# The fan-out arrangement encodes with oggenc (vorbis-tools): other bytes, so another
+# fingerprint and revision; the one-pass ffmpeg profiles keep theirs (published versions stay).
+OGGENC_REVISION = 2
 SAMPLE_RATE = 44100
 CHANNELS = 2
 
@@ -50,6 +61,13 @@ class Rung:
         rate = f"{self.bitrate_kbps}k"
         return {"b:a": rate, "minrate": rate, "maxrate": rate}
 
+    def oggenc_args(self, mode: ProfileName) -> list[str]:
+        """The same settings as ``oggenc`` options (libvorbis quality or managed bitrate)."""
+        if mode == "quality":
+            return ["-q", _num(self.quality)]
+        rate = str(self.bitrate_kbps)
+        return ["-b", rate, "-m", rate, "-M", rate]
+
 
 def _num(value: float | None) -> str:
     return f"{value:g}"
@@ -62,6 +80,7 @@ class Profile:
     revision: int = REVISION
     sample_rate: int = SAMPLE_RATE
     channels: int = CHANNELS
+    engine: Engine = "ffmpeg"  # what runs libvorbis: ffmpeg's wrapper or oggenc
 
     @property
     def id(self) -> str:
@@ -83,6 +102,8 @@ class Profile:
             "bitexact": True,
             "tags": "vorbiscomment+replaygain2+picture",
         }
+        if self.engine != "ffmpeg":  # the one-pass fingerprint stays as it always was
+            spec["encoder"] = self.engine
         return json.dumps(spec, sort_keys=True, separators=(",", ":"))
 
     def rung(self, bitrate_kbps: int) -> Rung:
@@ -98,13 +119,17 @@ PROFILES: dict[str, Profile] = {
 }
 
 
-def get_profile(name: str) -> Profile:
+def get_profile(name: str, engine: Engine = "ffmpeg") -> Profile:
+    """The profile ``name`` as encoded by ``engine`` (``oggenc``: the fan-out arrangement)."""
     try:
-        return PROFILES[name]
+        profile = PROFILES[name]
     except KeyError:
         raise UsageError(
             f"unknown profile {name!r}: choose one of {', '.join(sorted(PROFILES))}"
         ) from None
+    if engine == "ffmpeg":
+        return profile
+    return dataclasses.replace(profile, engine=engine, revision=OGGENC_REVISION)
 
 
 def version_for(source_sha256: str, profile: Profile) -> str:

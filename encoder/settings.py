@@ -4,10 +4,13 @@ variable                  meaning                                    default
 ENCODER_STORE             object store URL (file://, s3://, gs://)   file://./data/origin
 ENCODER_FFMPEG            ffmpeg binary to run                       imageio-ffmpeg's bundled one
 ENCODER_PROFILE           ``quality`` (q2/q5/q9) or ``abr``          quality
+ENCODER_ARRANGEMENT       ``onepass`` (one ffmpeg, libvorbis) or     onepass
+                          ``fanout`` (one decode, oggenc per rung)
+ENCODER_OGGENC            oggenc binary (vorbis-tools) for fanout    ``oggenc`` on PATH
 ENCODER_MAX_DURATION_S    longest source accepted, in seconds        10800 (3 hours)
 ENCODER_MAX_COVER_BYTES   larger cover art is not copied (warning)   2097152 (2 MiB)
 ENCODER_WORK_DIR          scratch space for renditions being built   <tmp>/audiocdn-encoder
-ENCODER_JOBS              parallel jobs for ``encoder batch``        cores // 2, at least 1
+ENCODER_JOBS              parallel jobs for ``encoder batch``        cores
 ENCODER_NOTIFY_URL        delivery base URL told about publications  (none)
 ENCODER_NOTIFY_TOKEN      admin bearer token for that notification   (none)
 ENCODER_NOTIFY_TIMEOUT_S  how long to wait for delivery to answer    5
@@ -39,6 +42,8 @@ class EncoderSettings(BaseSettings):
     store: str = DEFAULT_STORE
     ffmpeg: str | None = None
     profile: Literal["quality", "abr"] = "quality"
+    arrangement: Literal["fanout", "onepass"] = "onepass"
+    oggenc: str = "oggenc"
     max_duration_s: float = Field(10800.0, gt=0)
     max_cover_bytes: int = Field(2 * 1024 * 1024, ge=0)
     work_dir: Path | None = None
@@ -57,6 +62,11 @@ class EncoderSettings(BaseSettings):
             raise ValueError(f"{value!r} is not an executable ffmpeg binary")
         return found
 
+    @field_validator("oggenc")
+    @classmethod
+    def _oggenc_given(cls, value: str) -> str:
+        return value or "oggenc"
+
     @field_validator("notify_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
@@ -74,12 +84,33 @@ class EncoderSettings(BaseSettings):
         return bundled_ffmpeg()
 
     @property
+    def engine(self) -> Literal["ffmpeg", "oggenc"]:
+        """What runs libvorbis: ffmpeg (``onepass``) or oggenc (``fanout``)."""
+        return "oggenc" if self.arrangement == "fanout" else "ffmpeg"
+
+    @cached_property
+    def oggenc_exe(self) -> str:
+        """The oggenc binary the fan-out arrangement runs; one clear line when it is missing."""
+        found = shutil.which(self.oggenc)
+        if found is None:
+            raise UsageError(
+                f"oggenc not found ({self.oggenc!r}): install vorbis-tools "
+                "(apt-get install vorbis-tools), point ENCODER_OGGENC at it, "
+                "or set ENCODER_ARRANGEMENT=onepass"
+            )
+        return found
+
+    @property
     def work_root(self) -> Path:
         return self.work_dir or Path(tempfile.gettempdir()) / "audiocdn-encoder"
 
     @property
     def batch_jobs(self) -> int:
-        return self.jobs or max(1, (os.cpu_count() or 2) // 2)
+        """ENCODER_JOBS, else one track per core: a track leaves cores idle while it probes,
+        tags and publishes (and ffmpeg 9 alone fills ~1.4 of 2), which a second track fills:
+        measured on 2 cores, 20 tracks, --jobs 2 vs 1: 1.2x tracks/min (fanout), 1.3x (onepass).
+        """
+        return self.jobs or max(1, os.cpu_count() or 1)
 
 
 def bundled_ffmpeg() -> str:

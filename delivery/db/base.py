@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Literal, Protocol
+
+log = logging.getLogger("delivery.db")
 
 Params = Mapping[str, Any] | None
 Row = dict[str, Any]
@@ -33,6 +36,15 @@ def contains_flags(
     return [i in found for i in ids]
 
 
+def run_after_commit(callbacks: list[Callable[[], None]]) -> None:
+    """Run a committed transaction's callbacks; one failing never reaches the committer."""
+    for callback in callbacks:
+        try:
+            callback()
+        except Exception:  # the change is committed: report, never undo the caller's success
+            log.exception("after-commit callback %r failed", callback)
+
+
 class DatabaseError(Exception):
     """The database could not be reached or a statement failed (mapped to 503 by the API)."""
 
@@ -50,6 +62,14 @@ class Transaction(Protocol):
     def fetchall(self, sql: str, params: Params = None) -> list[Row]: ...
 
     def iterate(self, sql: str, params: Params = None) -> Iterator[Row]: ...
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` once this transaction has committed (never on a rollback).
+
+        Callbacks run in the committing thread, after the connection is released, in
+        the order added; the same callable added twice runs once. One that raises is
+        logged and the others still run.
+        """
 
 
 class Database(Protocol):

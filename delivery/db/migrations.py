@@ -439,3 +439,66 @@ MIGRATIONS += [
         _RATE_LIMITS.format(real="DOUBLE PRECISION"),
     ),
 ]
+
+
+# --- 7: the event outbox (delivery.outbox) -------------------------------------------------
+#
+# ``events`` is the transactional outbox: a change and the event announcing it commit
+# together. ``seq`` numbers rows in insertion order; on PostgreSQL ``txid`` (the writer's
+# transaction id) lets readers stop at the oldest transaction still running, so an event
+# committed after a later-numbered one is never skipped. ``event_consumers`` holds each
+# durable consumer's position and its lease; ``event_failures`` the deliveries that failed
+# (retrying, then dead).
+
+_OUTBOX = """
+CREATE TABLE events (
+    seq {seq},
+    txid {txid},
+    id TEXT NOT NULL UNIQUE,
+    topic TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    occurred_at BIGINT NOT NULL
+);
+{events_index}
+CREATE INDEX events_occurred ON events (occurred_at);
+CREATE TABLE event_consumers (
+    name TEXT PRIMARY KEY,
+    position_txid TEXT NOT NULL DEFAULT '0',
+    position_seq BIGINT NOT NULL DEFAULT 0,
+    leased_by TEXT,
+    leased_until {real} NOT NULL DEFAULT 0
+);
+CREATE TABLE event_failures (
+    consumer TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    event_id TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    error TEXT NOT NULL,
+    next_attempt_at {real} NOT NULL,
+    status TEXT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (consumer, seq)
+);
+CREATE INDEX event_failures_due ON event_failures (status, next_attempt_at);
+CREATE INDEX event_failures_event ON event_failures (event_id);
+"""
+
+MIGRATIONS += [
+    Migration(
+        7,
+        "event outbox",
+        _OUTBOX.format(
+            seq="INTEGER PRIMARY KEY AUTOINCREMENT",
+            txid="INTEGER NOT NULL DEFAULT 0",
+            events_index="",
+            real="REAL",
+        ),
+        _OUTBOX.format(
+            seq="BIGSERIAL PRIMARY KEY",
+            txid="xid8 NOT NULL DEFAULT pg_current_xact_id()",
+            events_index="CREATE INDEX events_txid_seq ON events (txid, seq);",
+            real="DOUBLE PRECISION",
+        ),
+    ),
+]

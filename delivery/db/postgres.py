@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
@@ -12,7 +12,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from delivery.db.base import DatabaseError, Params, Row
+from delivery.db.base import DatabaseError, Params, Row, run_after_commit
 from delivery.db.migrations import apply_pending
 
 _PLACEHOLDER = re.compile(r"(?<![:\w]):([A-Za-z_][A-Za-z0-9_]*)")
@@ -28,6 +28,11 @@ def to_pyformat(sql: str) -> str:
 class PostgresTransaction:
     def __init__(self, conn: psycopg.Connection) -> None:
         self._conn = conn
+        self._after_commit: list[Callable[[], None]] = []
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        if callback not in self._after_commit:
+            self._after_commit.append(callback)
 
     def execute(self, sql: str, params: Params = None) -> int:
         cur = self._conn.execute(to_pyformat(sql), params or {})
@@ -66,11 +71,16 @@ class PostgresDatabase:
 
     @contextmanager
     def transaction(self, write: bool = True) -> Iterator[PostgresTransaction]:
+        callbacks: list[Callable[[], None]] = []
         try:
             with self._pool.connection() as conn, conn.transaction():
-                yield PostgresTransaction(conn)
+                tx = PostgresTransaction(conn)
+                callbacks = tx._after_commit
+                yield tx
         except psycopg.OperationalError as exc:
             raise DatabaseError(f"PostgreSQL: {exc}") from exc
+        # Committed, and the connection is back in the pool for the callbacks to use.
+        run_after_commit(callbacks)
 
     def migrate(self) -> int:
         with self.transaction() as tx:

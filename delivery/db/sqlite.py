@@ -11,18 +11,23 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from delivery.db.base import DatabaseError, Params, Row
+from delivery.db.base import DatabaseError, Params, Row, run_after_commit
 from delivery.db.migrations import Migration, apply_pending
 
 
 class SQLiteTransaction:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
+        self._after_commit: list[Callable[[], None]] = []
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        if callback not in self._after_commit:
+            self._after_commit.append(callback)
 
     def execute(self, sql: str, params: Params = None) -> int:
         return self._conn.execute(sql, params or {}).rowcount
@@ -97,8 +102,9 @@ class SQLiteDatabase:
             conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
         except sqlite3.Error as exc:
             raise DatabaseError(f"SQLite: {exc}") from exc
+        tx = SQLiteTransaction(conn)
         try:
-            yield SQLiteTransaction(conn)
+            yield tx
         except BaseException as exc:
             conn.execute("ROLLBACK")
             # "database is locked" past busy_timeout, a full disk, a missing table: the
@@ -108,6 +114,7 @@ class SQLiteDatabase:
             raise
         else:
             conn.execute("COMMIT")
+            run_after_commit(tx._after_commit)
 
     def migrate(self) -> int:
         with self.transaction() as tx:

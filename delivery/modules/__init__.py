@@ -5,8 +5,8 @@
 (an :class:`origin.store.ObjectStore`), ``app.state.settings`` and
 ``app.state.authenticator``. It
 
-* creates ``app.state.events`` (an :class:`delivery.events.InProcessEventBus`) if
-  the factory did not,
+* creates ``app.state.events`` (a :class:`delivery.outbox.OutboxEventBus` on
+  ``app.state.db``) if the factory did not,
 * builds the services once (``app.state.modules``, see :mod:`.container`) with
   :class:`.settings.ModulesSettings` read from the environment (or
   ``app.state.modules_settings`` when set, e.g. by tests),
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from delivery.events import InProcessEventBus
 from delivery.modules.settings import ModulesSettings, load_modules_settings
 
 
@@ -34,12 +33,22 @@ def install_modules(app: FastAPI, settings: ModulesSettings | None = None) -> No
     db = getattr(app.state, "db", None)
     if db is None:
         raise RuntimeError("install_modules needs app.state.db (a migrated delivery.db.Database)")
-    events = getattr(app.state, "events", None)
-    if events is None:
-        events = InProcessEventBus(max_attempts=settings.events_max_attempts)
-        app.state.events = events
     # The delivery app keeps its own Prometheus registry (served on /metrics); use it.
     registry = getattr(getattr(app.state, "metrics", None), "registry", None)
+    events = getattr(app.state, "events", None)
+    if events is None:
+        from delivery.outbox import OutboxEventBus
+
+        events = OutboxEventBus(
+            db,
+            max_attempts=settings.events_max_attempts,
+            poll_s=settings.events_poll_s,
+            lease_s=settings.events_lease_s,
+            retention_s=settings.events_retention_s,
+            redis_url=getattr(getattr(app.state, "settings", None), "redis_url", None),
+            registry=registry,
+        )
+        app.state.events = events
     modules = build_modules(db, getattr(app.state, "store", None), events, settings, registry)
     modules.subscribe_handlers()
     app.state.modules = modules

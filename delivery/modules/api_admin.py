@@ -2,8 +2,11 @@
 
 Body ``{"event": "track.published", "track_id": "...", "version": "..."}`` with
 ``Authorization: Bearer <admin token>``. The manifest must already be in the
-store (404 otherwise); the event is then published on the app's bus and the
-search index picks the track up before the response is sent (202).
+store (404 otherwise); the event is then written to the outbox
+(:mod:`delivery.outbox`): every worker of every host drops its cached
+``latest.json`` and "no such track" for it, and the search index picks it up
+once (usually before the response is sent, 202). ``delivery catalog sync``
+writes the same event for each track it indexes.
 """
 
 from __future__ import annotations

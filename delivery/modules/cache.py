@@ -172,6 +172,18 @@ class SnapshotCache(Generic[V]):
         total = self._hits + self._misses + self._coalesced
         self._m_ratio.set((self._hits + self._coalesced) / total)
 
+    def discard(self, stale: Callable[[V], bool]) -> int:
+        """Drop every entry whose value ``stale(value)`` says is out of date; return how many.
+
+        Snapshot keys cover the playlist's own changes; this is for what a page JOINs
+        from elsewhere (the tracks' metadata, re-indexed by a publication).
+        """
+        with self._lock:
+            keys = [k for k, entry in self._data.items() if stale(entry.value)]
+            for key in keys:
+                self._data.pop(key, None)
+        return len(keys)
+
     def get_or_load(self, key: Hashable, loader: Loader) -> V:
         if not self.enabled:
             return loader()[0]

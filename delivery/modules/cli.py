@@ -1,4 +1,4 @@
-"""``delivery catalog sync [--store URL] [--database URL] [--prune]``.
+"""``delivery catalog sync [--store URL] [--database URL] [--prune]`` and ``delivery events``.
 
 Walks the store's ``latest.json`` pointers and indexes every track whose
 current version the search catalog lacks (re-running it is cheap: unchanged
@@ -6,7 +6,14 @@ tracks cost one small read each). Defaults come from the service's own
 variables, ``DELIVERY_STORE`` and ``DELIVERY_DATABASE_URL``. Exit status: 0 when
 every track was indexed, 1 when some manifests could not be read (the others
 are indexed; each failure is printed), 2 when the store or database cannot be
-opened.
+opened. Each track it indexes is announced as a ``track.published`` event written in
+the same transaction (the same event ``encoder ingest --notify`` produces), so every
+running worker drops its cached ``latest.json`` (and "no such track") for it.
+
+``delivery events failed [--status dead|retrying] [--database URL]`` lists the failed
+event deliveries (consumer, event id, topic, attempts, last error); ``delivery events
+retry [--consumer NAME]`` requeues the dead ones (a running worker retries them within
+``DELIVERY_EVENTS_POLL_S``).
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ def add_catalog_commands(subparsers) -> None:
 def run_catalog_sync(args: argparse.Namespace) -> int:
     from delivery.db import DatabaseError, open_database
     from delivery.modules.track_index import TrackIndex
+    from delivery.outbox import OutboxEventBus
     from origin.errors import StoreError
     from origin.store import open_store
 
@@ -57,7 +65,7 @@ def run_catalog_sync(args: argparse.Namespace) -> int:
         return 2
     try:
         db.migrate()
-        report = TrackIndex(db, store).sync(prune=args.prune)
+        report = TrackIndex(db, store, events=OutboxEventBus(db)).sync(prune=args.prune)
     except (StoreError, DatabaseError) as exc:
         print(f"delivery catalog sync: {exc}", file=sys.stderr)
         return 2
@@ -67,3 +75,67 @@ def run_catalog_sync(args: argparse.Namespace) -> int:
         print(f"delivery catalog sync: skipped {error}", file=sys.stderr)
     print(report.summary())
     return 1 if report.errors else 0
+
+
+def add_events_commands(subparsers) -> None:
+    events = subparsers.add_parser("events", help="the event outbox: failed deliveries")
+    sub = events.add_subparsers(dest="events_command", metavar="COMMAND", required=True)
+    failed = sub.add_parser("failed", help="list failed event deliveries (dead and retrying)")
+    failed.add_argument("--status", choices=["dead", "retrying"], help="only these")
+    retry = sub.add_parser("retry", help="requeue dead deliveries")
+    retry.add_argument("--consumer", help="only this consumer's")
+    for p in (failed, retry):
+        p.add_argument(
+            "--database", help="database URL (default: $DELIVERY_DATABASE_URL or the SQLite file)"
+        )
+    failed.set_defaults(func=run_events_failed)
+    retry.set_defaults(func=run_events_retry)
+
+
+def _events_db(args: argparse.Namespace):
+    from delivery.db import open_database
+
+    db = open_database(args.database or _Locations().database_url)
+    db.migrate()
+    return db
+
+
+def run_events_failed(args: argparse.Namespace) -> int:
+    from delivery.db import DatabaseError
+    from delivery.outbox import list_failures
+
+    try:
+        db = _events_db(args)
+        try:
+            rows = list_failures(db, args.status)
+        finally:
+            db.close()
+    except (DatabaseError, ValueError) as exc:
+        print(f"delivery events failed: {exc}", file=sys.stderr)
+        return 2
+    print(f"{'CONSUMER':<28} {'EVENT ID':<32} {'TOPIC':<18} {'STATUS':<9} ATTEMPTS  ERROR")
+    for r in rows:
+        error = " ".join(str(r["error"]).split())[:120]
+        print(
+            f"{r['consumer']:<28} {r['event_id']:<32} {r['topic']:<18} {r['status']:<9} "
+            f"{r['attempts']:>8}  {error}"
+        )
+    print(f"{len(rows)} failed deliver{'y' if len(rows) == 1 else 'ies'}", file=sys.stderr)
+    return 0
+
+
+def run_events_retry(args: argparse.Namespace) -> int:
+    from delivery.db import DatabaseError
+    from delivery.outbox import retry_dead
+
+    try:
+        db = _events_db(args)
+        try:
+            n = retry_dead(db, args.consumer)
+        finally:
+            db.close()
+    except (DatabaseError, ValueError) as exc:
+        print(f"delivery events retry: {exc}", file=sys.stderr)
+        return 2
+    print(f"requeued {n} dead deliver{'y' if n == 1 else 'ies'}")
+    return 0

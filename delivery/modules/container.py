@@ -8,7 +8,14 @@ from fastapi import Request
 from prometheus_client import CollectorRegistry
 
 from delivery.db import Database
-from delivery.events import PLAY_RECORDED, PLAYLIST_CHANGED, TRACK_PUBLISHED, EventBus
+from delivery.events import (
+    PLAY_RECORDED,
+    PLAYLIST_CHANGED,
+    TRACK_INDEXED,
+    TRACK_PUBLISHED,
+    Event,
+    EventBus,
+)
 from delivery.modules.cache import SnapshotCache
 from delivery.modules.playlist_sharing import PlaylistSharing
 from delivery.modules.playlists import PlaylistService
@@ -35,7 +42,11 @@ class Modules:
     plays: PlayService
 
     def subscribe_handlers(self) -> None:
-        """The modules' event handlers (each idempotent: delivery is at least once)."""
+        """The modules' event handlers (each idempotent: delivery is at least once).
+
+        Durable ones run once per deployment (whichever worker holds the consumer's
+        lease); ``every_worker`` ones in every worker process (per-process caches).
+        """
         self.events.subscribe(
             TRACK_PUBLISHED, self.track_index.on_track_published, name="search.index_track"
         )
@@ -45,6 +56,16 @@ class Modules:
         self.events.subscribe(
             PLAY_RECORDED, self.plays.on_play_recorded, name="popularity.count_play"
         )
+        # Per worker: hot-playlist pages are keyed by snapshot, so a playlist's own changes
+        # never need an invalidation (every read checks the header's current snapshot_id
+        # in the database first); the track metadata a page joins in does, once re-indexed.
+        self.events.subscribe(
+            TRACK_INDEXED, self.forget_pages_of, name="playlists.cache.forget", every_worker=True
+        )
+
+    def forget_pages_of(self, event: Event) -> None:
+        ids = set(event.payload.get("track_ids") or ())
+        self.cache.discard(lambda page: any(i["track_id"] in ids for i in page.items))
 
 
 def build_modules(
@@ -67,7 +88,7 @@ def build_modules(
         store=store,
         events=events,
         cache=cache,
-        track_index=TrackIndex(db, store),
+        track_index=TrackIndex(db, store, events=events),
         search=SearchService(db, settings),
         playlists=playlists,
         sharing=PlaylistSharing(playlists.access),

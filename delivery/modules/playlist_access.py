@@ -140,8 +140,10 @@ class PlaylistAccess:
         )
         return snapshot
 
-    def changed(self, playlist_id: str, snapshot_id: str, change: str) -> None:
+    def changed(self, playlist_id: str, snapshot_id: str, change: str, *, tx: Transaction) -> None:
+        """Announce a change IN its transaction (the event commits with it, or not at all)."""
         self.events.publish(
             PLAYLIST_CHANGED,
             {"playlist_id": playlist_id, "snapshot_id": snapshot_id, "change": change},
+            tx=tx,
         )

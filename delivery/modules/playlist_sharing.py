@@ -93,8 +93,8 @@ class PlaylistSharing:
                 "ON CONFLICT (user_id, playlist_id) DO NOTHING",
                 {"u": user_id, "p": playlist_id, "t": now},
             )
-        if added:
-            self.access.changed(playlist_id, h["snapshot_id"], "followers")
+            if added:
+                self.access.changed(playlist_id, h["snapshot_id"], "followers", tx=tx)
 
     def unfollow(self, playlist_id: str, user_id: str) -> None:
         """Leave the playlist (the owner too: it leaves their library, like Spotify).
@@ -122,8 +122,8 @@ class PlaylistSharing:
                 "DELETE FROM user_playlists WHERE user_id = :u AND playlist_id = :p",
                 {"u": user_id, "p": playlist_id},
             )
-        if removed:
-            self.access.changed(playlist_id, h["snapshot_id"], "followers")
+            if removed:
+                self.access.changed(playlist_id, h["snapshot_id"], "followers", tx=tx)
 
     def followers_contain(
         self, playlist_id: str, viewer_id: str, user_ids: Sequence[str]

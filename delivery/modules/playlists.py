@@ -178,7 +178,7 @@ class PlaylistService:
                 "INSERT INTO user_playlists (user_id, playlist_id, added_at) VALUES (:u, :p, :t)",
                 {"u": owner_id, "p": playlist_id, "t": now},
             )
-        self.access.changed(playlist_id, header["snapshot_id"], "created")
+            self.access.changed(playlist_id, header["snapshot_id"], "created", tx=tx)
         return header
 
     def change_details(
@@ -208,7 +208,7 @@ class PlaylistService:
                 if v is not None
             }
             snapshot = self.access.bump(tx, h, **details)
-        self.access.changed(playlist_id, snapshot, "details")
+            self.access.changed(playlist_id, snapshot, "details", tx=tx)
         return snapshot
 
     def _check_tracks(self, tx: Transaction, track_ids: Sequence[str]) -> None:
@@ -278,10 +278,10 @@ class PlaylistService:
                 ],
             )
             snapshot = self.access.bump(tx, h, len(track_ids))
+            self.access.changed(playlist_id, snapshot, "items", tx=tx)
         self.order.advance(
             playlist_id, h["snapshot_id"], snapshot, added=keys, renumbered=renumbered
         )
-        self.access.changed(playlist_id, snapshot, "items")
         return snapshot
 
     def reorder(
@@ -323,6 +323,7 @@ class PlaylistService:
                 [{"p": playlist_id, "old": o, "new": n} for o, n in zip(moved, new, strict=True)],
             )
             snapshot = self.access.bump(tx, h)
+            self.access.changed(playlist_id, snapshot, "items", tx=tx)
         self.order.advance(
             playlist_id,
             h["snapshot_id"],
@@ -331,7 +332,6 @@ class PlaylistService:
             removed=moved,
             renumbered=renumbered,
         )
-        self.access.changed(playlist_id, snapshot, "items")
         return snapshot
 
     def replace(self, playlist_id: str, user_id: str, track_ids: Sequence[str]) -> str:
@@ -355,8 +355,8 @@ class PlaylistService:
                 ],
             )
             snapshot = self.access.bump(tx, h, len(track_ids) - h["item_count"])
+            self.access.changed(playlist_id, snapshot, "items", tx=tx)
         self.order.advance(playlist_id, h["snapshot_id"], snapshot, renumbered=True)
-        self.access.changed(playlist_id, snapshot, "items")
         return snapshot
 
     def remove(
@@ -409,6 +409,6 @@ class PlaylistService:
             if not removed:
                 return h["snapshot_id"]
             snapshot = self.access.bump(tx, h, -len(removed))
+            self.access.changed(playlist_id, snapshot, "items", tx=tx)
         self.order.advance(playlist_id, h["snapshot_id"], snapshot, removed=removed)
-        self.access.changed(playlist_id, snapshot, "items")
         return snapshot

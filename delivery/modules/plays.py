@@ -207,6 +207,18 @@ class PlayService:
                     "AND play_id = :play_id",
                     row,
                 )
+            else:
+                # Written with the play: a crash after the commit cannot lose the count.
+                self.events.publish(
+                    PLAY_RECORDED,
+                    {
+                        "user_id": user_id,
+                        "play_id": play.play_id,
+                        "track_id": play.track_id,
+                        "played_at": played_at,
+                    },
+                    tx=tx,
+                )
         if not created:
             same = all(
                 stored[k] == row[k]
@@ -218,15 +230,6 @@ class PlayService:
                     code="play_id_conflict",
                 )
             return stored, False
-        self.events.publish(
-            PLAY_RECORDED,
-            {
-                "user_id": user_id,
-                "play_id": play.play_id,
-                "track_id": play.track_id,
-                "played_at": played_at,
-            },
-        )
         return row, True
 
     def on_play_recorded(self, event: Event) -> None:

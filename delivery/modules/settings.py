@@ -33,6 +33,13 @@ Social and plays
 Events
     ``DELIVERY_EVENTS_MAX_ATTEMPTS`` (``8``)          Deliveries of one event to one handler
                                                       before it is dead-lettered.
+    ``DELIVERY_EVENTS_POLL_S`` (``0.25``)             Each worker reads the outbox at least this
+                                                      often (SQLite's only cross-process signal;
+                                                      PostgreSQL and Redis also wake it at once).
+    ``DELIVERY_EVENTS_LEASE_S`` (``5``)               Lease of a durable consumer: after a worker
+                                                      dies, another one takes over within this.
+    ``DELIVERY_EVENTS_RETENTION_S`` (``604800``)      Events older than this (7 days) that every
+                                                      durable consumer has passed are deleted.
 """
 
 from __future__ import annotations
@@ -61,6 +68,9 @@ class ModulesSettings(BaseSettings):
     play_max_age_s: int = Field(14 * 86400, ge=60, le=3650 * 86400)
 
     events_max_attempts: int = Field(8, ge=2, le=100)
+    events_poll_s: float = Field(0.25, gt=0, le=60)
+    events_lease_s: float = Field(5.0, ge=0.5, le=3600)
+    events_retention_s: float = Field(7 * 86400.0, ge=60)
 
 
 def load_modules_settings(**overrides: object) -> ModulesSettings:

@@ -8,7 +8,9 @@ Tracks enter it three ways, all ending in :meth:`TrackIndex.upsert`:
   admin endpoint ``POST /v1/admin/events`` that ``encoder ingest --notify`` calls;
 * ``delivery catalog sync`` (:meth:`TrackIndex.sync`), which walks every
   ``latest.json`` in the store and indexes what changed (``--prune`` also drops
-  tracks the store no longer has);
+  tracks the store no longer has), writing a ``track.published`` event for each in
+  the same transaction, so every worker's catalogue cache hears of it as it would
+  from ``--notify``;
 * tests and benchmarks, directly.
 
 ``latest.json`` is the source of truth for which version is current (it is written
@@ -28,7 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from delivery.db import Database, Transaction
-from delivery.events import Event
+from delivery.events import TRACK_INDEXED, TRACK_PUBLISHED, Event, EventBus
 from delivery.modules.ids import normalize_name, now_ms, stable_id
 from origin.errors import StoreError, TrackNotFound, VersionNotFound
 from origin.keys import parse_key, validate_version
@@ -202,14 +204,18 @@ _REFRESH_ALBUM = {
 class TrackIndex:
     """Writes the track rows (and their artists and albums); reads manifests to do so."""
 
-    def __init__(self, db: Database, store: ObjectStore | None = None) -> None:
+    def __init__(
+        self, db: Database, store: ObjectStore | None = None, *, events: EventBus | None = None
+    ) -> None:
         self.db = db
         self.store = store
+        self.events = events  # set: sync() announces what it indexes (track.published)
 
     # -- writing --------------------------------------------------------------------
 
-    def upsert(self, tracks: Sequence[IndexedTrack]) -> None:
-        """Index ``tracks`` (insert or replace) in one transaction."""
+    def upsert(self, tracks: Sequence[IndexedTrack], *, announce: bool = False) -> None:
+        """Index ``tracks`` (insert or replace) in one transaction; with ``announce``, write
+        a ``track.published`` event for each in that same transaction."""
         if not tracks:
             return
         now = now_ms()
@@ -243,10 +249,18 @@ class TrackIndex:
                     tx.execute(ADD_TERMS, {"text": text})
                 touched_artists.add(track.artist_id)
                 touched_albums.add(track.album_id)
+                if announce and self.events is not None:
+                    self.events.publish(
+                        TRACK_PUBLISHED,
+                        {"track_id": track.track_id, "version": track.version},
+                        tx=tx,
+                    )
             self._refresh_aggregates(tx, touched_artists, touched_albums)
+            self._indexed(tx, [t.track_id for t in tracks])
 
     def remove(self, track_ids: Iterable[str]) -> int:
         removed = 0
+        gone: list[str] = []
         with self.db.transaction() as tx:
             artists: set[str] = set()
             albums: set[str] = set()
@@ -260,8 +274,16 @@ class TrackIndex:
                 artists.add(old["artist_id"])
                 albums.add(old["album_id"])
                 removed += 1
+                gone.append(track_id)
             self._refresh_aggregates(tx, artists, albums)
+            self._indexed(tx, gone)
         return removed
+
+    def _indexed(self, tx: Transaction, track_ids: list[str]) -> None:
+        # Cached playlist pages carry these rows' metadata: every worker drops the pages
+        # holding them once this transaction commits (after the index changed, not before).
+        if self.events is not None and track_ids:
+            self.events.publish(TRACK_INDEXED, {"track_ids": track_ids}, tx=tx)
 
     def _refresh_aggregates(self, tx: Transaction, artists: set[str], albums: set[str]) -> None:
         for artist_id in sorted(a for a in artists if a):
@@ -318,7 +340,22 @@ class TrackIndex:
 
     def on_track_published(self, event: Event) -> None:
         """``track.published`` handler (idempotent: an upsert of the latest version)."""
-        self.index_track(str(event.payload["track_id"]), event.payload.get("version"))
+        track_id, version = str(event.payload["track_id"]), event.payload.get("version")
+        indexed = self._indexed_version(track_id)
+        if indexed is not None and indexed == version:
+            # Already indexed (e.g. by `catalog sync`, in the event's own transaction):
+            # one small read of latest.json instead of the manifest and a write.
+            try:
+                if read_latest(self._store(None), track_id).version == indexed:
+                    return
+            except TrackNotFound:
+                pass
+        self.index_track(track_id, version)
+
+    def _indexed_version(self, track_id: str) -> str | None:
+        with self.db.transaction(write=False) as tx:
+            row = tx.fetchone("SELECT version FROM tracks WHERE track_id = :t", {"t": track_id})
+        return row["version"] if row else None
 
     def versions(self) -> dict[str, str]:
         with self.db.transaction(write=False) as tx:
@@ -355,10 +392,10 @@ class TrackIndex:
                 continue
             pending.append(IndexedTrack.from_manifest(manifest, latest.published_at))
             if len(pending) >= batch:
-                self.upsert(pending)
+                self.upsert(pending, announce=True)
                 report.indexed += len(pending)
                 pending = []
-        self.upsert(pending)
+        self.upsert(pending, announce=True)
         report.indexed += len(pending)
         if prune:
             report.removed = self.remove(sorted(set(known) - in_store))

@@ -194,10 +194,9 @@ class HttpUpstream:
 
         async def probe(target: str) -> bool:
             try:
-                # ?ready=1: an origin then checks its store; a parent edge its own upstream.
-                r = await self.client.get(
-                    f"{target}/healthz?ready=1", headers=self._headers, timeout=2.0
-                )
+                # An origin's /readyz checks its store; a parent edge's answers 200 while it
+                # can serve (also degraded: its upstream down, its cache still there).
+                r = await self.client.get(f"{target}/readyz", headers=self._headers, timeout=2.0)
             except httpx.HTTPError:
                 return False
             return r.status_code == 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import uuid
 from collections.abc import Callable
@@ -193,16 +194,9 @@ def pg_server_url(postgres_url):
     return postgres_url
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def database(request, tmp_path_factory):
-    if request.param == "sqlite":
-        path = tmp_path_factory.mktemp("db") / "delivery.db"
-        db = open_database(f"sqlite:///{path}")
-        db.migrate()
-        yield db
-        db.close()
-        return
-    base = request.getfixturevalue("pg_server_url")
+@contextlib.contextmanager
+def pg_schema_database(base: str):
+    """A migrated database in a fresh schema of ``base``, dropped afterwards."""
     schema = f"m_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(base, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
@@ -214,3 +208,23 @@ def database(request, tmp_path_factory):
         db.close()
         with psycopg.connect(base, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def database(request, tmp_path_factory):
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("db") / "delivery.db"
+        db = open_database(f"sqlite:///{path}")
+        db.migrate()
+        yield db
+        db.close()
+        return
+    with pg_schema_database(request.getfixturevalue("pg_server_url")) as db:
+        yield db
+
+
+@pytest.fixture(scope="module")
+def pg_database(pg_server_url):
+    """PostgreSQL only, for what only PostgreSQL does (transaction ids, NOTIFY)."""
+    with pg_schema_database(pg_server_url) as db:
+        yield db

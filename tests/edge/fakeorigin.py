@@ -36,6 +36,7 @@ class FakeOrigin:
         self.requests: list[httpx.Request] = []
         self.gate = asyncio.Event()
         self.state_sha = True
+        self.down = False  # True: every request, health probes included, fails to connect
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handler)
@@ -48,7 +49,9 @@ class FakeOrigin:
 
     async def handler(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
-        if request.url.path == "/healthz":
+        if self.down:
+            raise httpx.ConnectError("origin down", request=request)
+        if request.url.path in ("/healthz", "/readyz"):
             return httpx.Response(200, json={"status": "ok"})
         if request.headers.get("authorization") != f"Bearer {PULL_TOKEN}":
             return httpx.Response(401)

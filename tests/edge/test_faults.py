@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 
 import httpx
 import pytest
@@ -255,17 +256,31 @@ async def test_store_upstream_serves_and_maps_missing_to_404(store_edge, store, 
     assert missing.status_code == 404
 
 
-async def test_healthz_reports_upstream_readiness(edge, origin, make_settings):
+async def test_readyz_reports_upstream_readiness(edge, origin, make_settings):
     async with serving(edge()) as client:
-        ok = await client.get("/healthz")
-    assert ok.status_code == 200 and ok.json()["ready"] is True
+        ok = await client.get("/readyz")
+    assert ok.status_code == 200 and ok.json()["status"] == "ok" and ok.json()["ready"] is True
 
     async def down(request):
         raise httpx.ConnectError("refused", request=request)
 
     app = create_app(make_settings(), transport=httpx.MockTransport(down))
     async with serving(app) as client:
-        bad = await client.get("/healthz")
+        ready = await client.get("/readyz")
+        health = await client.get("/healthz")
         live = await client.get("/livez")
-    assert bad.status_code == 503 and bad.json()["live"] is True
-    assert live.status_code == 200
+        metrics = (await client.get("/metrics")).text
+    # Degraded, not unready: an edge with its upstream down still serves its cache.
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "degraded" and ready.json()["upstream"] == "down"
+    assert health.status_code == 200 and live.status_code == 200
+    assert "edge_upstream_up 0.0" in metrics
+
+
+async def test_readyz_is_503_when_the_cache_is_unusable(edge, tmp_path):
+    async with serving(edge()) as client:
+        shutil.rmtree(tmp_path / "cache")
+        ready = await client.get("/readyz")
+        health = await client.get("/healthz")
+    assert ready.status_code == 503 and ready.json()["status"] == "unavailable"
+    assert health.status_code == 200

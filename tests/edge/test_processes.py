@@ -133,7 +133,7 @@ def test_real_origin_end_to_end(start_edge, proxy, link, objects):
         mid = c.get(url, headers={"range": "bytes=1000000-"})
         head = c.head(url)
         cond = c.get(url, headers={"if-none-match": first.headers["etag"]})
-        health = c.get(f"{base}/healthz")
+        health = c.get(f"{base}/readyz")
     assert first.status_code == 200 and first.content == data
     assert first.headers["x-cache"] == "MISS"
     assert tail.status_code == 206 and tail.content == data[-65536:]
@@ -177,13 +177,15 @@ def test_dead_shield_fails_over_to_the_live_one(start_edge, link, objects, origi
     assert r.status_code == 200 and r.content == objects[KEY]
 
 
-def test_real_origin_down_is_a_502_and_healthz_says_so(start_edge, link):
+def test_real_origin_down_is_a_502_and_readyz_says_degraded(start_edge, link):
     dead = f"http://127.0.0.1:{free_port()}"
     _, base = start_edge(dead, EDGE_UPSTREAM_RETRIES=1)
     r = httpx.get(link(base), timeout=30)
+    ready = httpx.get(f"{base}/readyz", timeout=30)
     health = httpx.get(f"{base}/healthz", timeout=30)
     assert r.status_code == 502
-    assert health.status_code == 503 and health.json()["ready"] is False
+    assert ready.status_code == 200 and ready.json()["status"] == "degraded"
+    assert health.status_code == 200
 
 
 @pytest.mark.parametrize("fault", ["reset_after", "close_after"])

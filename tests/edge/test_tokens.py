@@ -158,7 +158,7 @@ async def test_hs256_with_a_wrong_secret_is_refused(client):
 async def test_pull_token_bearer(client):
     ok = await client.get(PATH, headers={"authorization": f"Bearer {PULL_TOKEN}"})
     assert ok.status_code == 200
-    assert ok.headers["cache-control"] == "private, max-age=31536000, immutable"
+    assert ok.headers["cache-control"] == "public, max-age=31536000, immutable"
     code = await refused(client, PATH, headers={"authorization": "Bearer wrong"})
     assert code == "pull_token_invalid"
 

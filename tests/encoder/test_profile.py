@@ -71,3 +71,25 @@ def test_no_upscaling_keeps_rungs_up_to_the_first_that_covers_the_source(
 ):
     rungs = select_rungs(get_profile("quality"), lossless=lossless, bitrate_kbps=bitrate)
     assert [r.bitrate_kbps for r in rungs] == expected
+
+
+def test_the_oggenc_engine_is_another_fingerprint_and_revision():
+    for name in ("quality", "abr"):
+        onepass, fanout = get_profile(name), get_profile(name, "oggenc")
+        assert fanout.id == onepass.id.replace("/1", "/2")
+        assert fanout.fingerprint != onepass.fingerprint
+        assert '"encoder":"oggenc"' in fanout.fingerprint
+        assert '"encoder"' not in onepass.fingerprint  # published one-pass versions stay
+        assert version_for(SHA, fanout) != version_for(SHA, onepass)
+    assert [r.oggenc_args("quality") for r in get_profile("quality").rungs] == [
+        ["-q", "2"],
+        ["-q", "5"],
+        ["-q", "9"],
+    ]
+    assert get_profile("abr").rung(96).oggenc_args("abr") == ["-b", "96", "-m", "96", "-M", "96"]
+
+
+def test_the_onepass_fingerprint_is_unchanged():
+    # versions published before the fan-out arrangement must keep their address
+    assert version_for(SHA, get_profile("quality")) == version_for(SHA, PROFILES["quality"])
+    assert '"id":"vorbis-q-96-160-320/1"' in get_profile("quality").fingerprint

@@ -55,7 +55,9 @@ def test_publish_order_and_invisible_failure(media, any_store, settings, work_di
     with pytest.raises(PublishError, match="nothing was published"):
         ingest(media["other_master.flac"], "t1", faulty, settings=settings, replace=True)
 
-    new_version = version_for(sha256_file(media["other_master.flac"]), get_profile("quality"))
+    new_version = version_for(
+        sha256_file(media["other_master.flac"]), get_profile("quality", settings.engine)
+    )
     assert faulty.uploads == 2
     assert not any_store.exists(manifest_key("t1", new_version))  # invisible: no manifest
     assert any_store.get_bytes(latest_key("t1")) == latest_before  # previous latest intact
@@ -124,7 +126,9 @@ def test_a_killed_publish_stays_invisible(media, tmp_path, settings, work_dir, s
 
     done = _ingest_killed_at_second_upload(media["other_master.flac"], root.as_uri(), work_dir, sig)
 
-    new_version = version_for(sha256_file(media["other_master.flac"]), get_profile("quality"))
+    new_version = version_for(
+        sha256_file(media["other_master.flac"]), get_profile("quality", settings.engine)
+    )
     assert done.stdout == ""  # no summary: nothing was published
     assert len(store.list(f"tracks/t1/{new_version}/")) == 2  # two orphans, no manifest
     assert not store.exists(manifest_key("t1", new_version))

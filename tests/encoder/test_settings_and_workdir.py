@@ -99,3 +99,38 @@ def test_bundled_ffmpeg_is_the_wheels_binary_without_running_it():
     assert bundled_ffmpeg() == imageio_ffmpeg.get_ffmpeg_exe()
     other = bundled_ffmpeg()  # any executable path given explicitly is used as it is
     assert load_settings(ffmpeg=other).ffmpeg_exe == other
+
+
+def test_onepass_is_the_default_and_fanout_is_selectable(monkeypatch):
+    monkeypatch.delenv("ENCODER_ARRANGEMENT", raising=False)
+    assert load_settings().arrangement == "onepass"
+    assert load_settings().engine == "ffmpeg"
+    monkeypatch.setenv("ENCODER_ARRANGEMENT", "fanout")
+    assert load_settings().engine == "oggenc"
+    monkeypatch.setenv("ENCODER_ARRANGEMENT", "twopass")
+    with pytest.raises(UsageError, match="ENCODER_ARRANGEMENT"):
+        load_settings()
+
+
+def test_a_missing_oggenc_is_one_line_naming_the_fixes(monkeypatch):
+    monkeypatch.setenv("ENCODER_OGGENC", "/no/such/oggenc")
+    with pytest.raises(UsageError) as info:
+        load_settings().oggenc_exe  # noqa: B018
+    message = str(info.value)
+    assert "\n" not in message
+    assert "vorbis-tools" in message and "ENCODER_ARRANGEMENT=onepass" in message
+
+
+@pytest.mark.slow  # runs the CLI as a process
+def test_ingest_without_oggenc_fails_before_any_work(media, tmp_path):
+    from tests.encoder.cli_runner import run_encoder
+
+    store = tmp_path / "origin"
+    done = run_encoder(
+        "ingest", media["music.flac"], "--track-id", "t1", "--store", store.as_uri(),
+        ENCODER_OGGENC="/no/such/oggenc", ENCODER_ARRANGEMENT="fanout",
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("encoder: error: oggenc not found")
+    assert not store.exists() or not any(store.rglob("*.ogg"))

@@ -1,10 +1,18 @@
+import shutil
 from pathlib import Path
 
 import pytest
 from mutagen.oggvorbis import OggVorbis
 
+from encoder.errors import TranscodeError
 from encoder.profile import get_profile
-from encoder.transcode import build_command, ffmpeg_version, transcode
+from encoder.transcode import (
+    build_command,
+    build_fanout_commands,
+    ffmpeg_version,
+    transcode,
+    transcode_fanout,
+)
 
 pytestmark = pytest.mark.slow  # ffmpeg encodes in every test
 
@@ -72,3 +80,102 @@ def test_output_is_byte_for_byte_reproducible(media, ffmpeg_exe, tmp_path):
 
 def test_ffmpeg_version_is_reported(ffmpeg_exe):
     assert ffmpeg_version(ffmpeg_exe)[0].isalnum()
+
+
+def test_fanout_decodes_once_and_runs_one_oggenc_per_rung():
+    profile = get_profile("quality", "oggenc")
+    decoder, encoders = build_fanout_commands(
+        "ffmpeg", "oggenc", Path("/in/song.flac"), profile, _outputs(profile), progress_fd=7
+    )
+    assert decoder.count("-i") == 1 and "file:/in/song.flac" in decoder
+    graph = decoder[decoder.index("-af") + 1]
+    assert graph.startswith("aformat=") and "ebur128=peak=true" in graph and "astats=" in graph
+    assert decoder[-3:] == ["-f", "wav", "pipe:1"] and "pcm_f32le" in decoder
+    assert decoder[decoder.index("-progress") + 1] == "pipe:7"
+    assert [e[e.index("-q") + 1] for e in encoders] == ["2", "5", "9"]
+    for enc, (rung, path) in zip(encoders, _outputs(profile), strict=True):
+        assert enc[0] == "oggenc" and enc[-1] == "-" and enc[enc.index("-o") + 1] == str(path)
+        assert enc[enc.index("-s") + 1] == str(rung.bitrate_kbps)  # fixed serial: same bytes
+
+
+@pytest.fixture
+def oggenc_exe():
+    found = shutil.which("oggenc")
+    assert found, "oggenc is missing: `make deps` installs vorbis-tools"
+    return found
+
+
+def test_fanout_writes_every_rung_measures_and_counts(media, ffmpeg_exe, oggenc_exe, tmp_path):
+    profile = get_profile("quality", "oggenc")
+    seen = []
+    result = transcode_fanout(
+        ffmpeg_exe,
+        oggenc_exe,
+        media["music.wav"],
+        profile,
+        profile.rungs,
+        tmp_path,
+        on_progress=seen.append,
+    )
+    sizes = {b: p.stat().st_size for b, p in result.outputs.items()}
+    assert sizes[96] < sizes[160] < sizes[320]
+    for path in result.outputs.values():
+        info = OggVorbis(path).info
+        assert (info.sample_rate, info.channels) == (44100, 2)
+        assert info.length == pytest.approx(6.0, abs=0.02)
+    assert result.decoded_samples == 6 * 44100
+    assert result.timeline_s == pytest.approx(6.0, abs=0.01)
+    assert seen and seen[-1] == pytest.approx(6.0, abs=0.02)
+    assert -30 < result.loudness.integrated_lufs < -5
+    assert result.loudness.true_peak_dbtp < 0
+    assert result.decode_errors == 0
+
+
+def test_fanout_loudness_matches_the_one_pass(media, ffmpeg_exe, oggenc_exe, tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    rungs = get_profile("quality").rungs[:1]
+    one = transcode(ffmpeg_exe, media["music.flac"], get_profile("quality"), rungs, tmp_path / "a")
+    fan = transcode_fanout(
+        ffmpeg_exe,
+        oggenc_exe,
+        media["music.flac"],
+        get_profile("quality", "oggenc"),
+        rungs,
+        tmp_path / "b",
+    )
+    assert fan.loudness == one.loudness
+    assert fan.decoded_samples == one.decoded_samples
+
+
+def test_fanout_output_is_byte_for_byte_reproducible(media, ffmpeg_exe, oggenc_exe, tmp_path):
+    profile = get_profile("quality", "oggenc")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = transcode_fanout(
+        ffmpeg_exe, oggenc_exe, media["mono.flac"], profile, profile.rungs, tmp_path / "a"
+    )
+    second = transcode_fanout(
+        ffmpeg_exe, oggenc_exe, media["mono.flac"], profile, profile.rungs, tmp_path / "b"
+    )
+    for rate in (96, 160, 320):
+        assert first.outputs[rate].read_bytes() == second.outputs[rate].read_bytes()
+
+
+def test_fanout_reports_a_failing_encoder_in_one_line(media, ffmpeg_exe, tmp_path):
+    profile = get_profile("quality", "oggenc")
+    with pytest.raises(TranscodeError, match=r"oggenc failed for 96\.ogg|cannot run") as info:
+        transcode_fanout(
+            ffmpeg_exe, "/bin/false", media["music.wav"], profile, profile.rungs[:1], tmp_path
+        )
+    assert "\n" not in str(info.value)
+
+
+def test_fanout_without_its_encoder_binary_raises_and_leaves_nothing_running(
+    media, ffmpeg_exe, tmp_path
+):
+    profile = get_profile("quality", "oggenc")
+    with pytest.raises(TranscodeError, match="cannot run"):
+        transcode_fanout(
+            ffmpeg_exe, "/no/such/oggenc", media["music.wav"], profile, profile.rungs, tmp_path
+        )

@@ -10,8 +10,8 @@ from fastapi import FastAPI
 
 from delivery.app import create_app
 from delivery.auth import mint_user_token
-from delivery.events import InProcessEventBus
 from delivery.modules import install_modules
+from delivery.outbox import OutboxEventBus
 from delivery.settings import DeliverySettings
 from edge.token import ensure_dev_keypair
 from tests.delivery.modules.conftest import modules_settings
@@ -26,7 +26,7 @@ def test_install_creates_the_bus_and_subscribes_the_handlers(database, store):
     app.state.store = store
     install_modules(app, modules_settings())
     bus = app.state.events
-    assert isinstance(bus, InProcessEventBus)
+    assert isinstance(bus, OutboxEventBus)
     assert bus.subscribers("track.published") == ["search.index_track"]
     assert bus.subscribers("playlist.changed") == ["search.index_playlist"]
     assert bus.subscribers("play.recorded") == ["popularity.count_play"]
@@ -48,7 +48,7 @@ def test_install_keeps_an_existing_bus(database, store):
     app = FastAPI()
     app.state.db = database
     app.state.store = store
-    bus = InProcessEventBus()
+    bus = OutboxEventBus(database)
     app.state.events = bus
     install_modules(app, modules_settings())
     assert app.state.events is bus

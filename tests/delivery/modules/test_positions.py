@@ -8,11 +8,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from delivery.events import InProcessEventBus
 from delivery.modules.fractional import key_between, spread_keys
 from delivery.modules.playlists import PlaylistService, RemoveSpec
 from delivery.modules.positions import MAX_GAP, MIN_ITEMS, STRIDE, Fences
 from delivery.modules.settings import ModulesSettings
+from delivery.outbox import OutboxEventBus
 from tests.delivery.modules.support import playlist_track_ids, seed_tracks
 
 
@@ -91,7 +91,9 @@ def big_tracks(app):
 
 
 def service(database) -> PlaylistService:
-    return PlaylistService(database, ModulesSettings(playlist_max_items=5000), InProcessEventBus())
+    return PlaylistService(
+        database, ModulesSettings(playlist_max_items=5000), OutboxEventBus(database)
+    )
 
 
 def order(svc: PlaylistService, pid: str, owner: str) -> list[str]:
