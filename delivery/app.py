@@ -28,6 +28,7 @@ from delivery import api, credentials, modules, player
 from delivery.auth import JwksError, JwksKeySet, JwtAuthenticator
 from delivery.context import DeliveryContext
 from delivery.db import Database, DatabaseError, open_database
+from delivery.edge_health import EdgeHealth
 from delivery.errors import error_response, install_error_handlers
 from delivery.events import TIER_CHANGED, TRACK_PUBLISHED
 from delivery.keys import jwks_router
@@ -152,9 +153,17 @@ def create_app(
         maxsize=settings.catalog_cache_size,
         on_store_read=metrics.catalog_reads.inc,
     )
+    # Several edges: which are up, probed once per interval for the whole deployment.
+    edge_health = EdgeHealth(
+        db,
+        settings.edges,
+        path=settings.edge_health_path,
+        interval_s=settings.edge_health_interval_s,
+        registry=metrics.registry,
+    )
     issuer = StreamIssuer(
         catalog=catalog,
-        signer=build_signer(settings, store),
+        signer=build_signer(settings, store, edge_health.is_up),
         entitlements=settings.entitlements,
         quality_bitrates=settings.quality_bitrates,
         default_tier=settings.default_tier,
@@ -187,7 +196,9 @@ def create_app(
         # Without a lifespan (in-process test clients) a worker still handles its own
         # events right after each commit.
         app.state.events.start()
+        edge_health.start()
         yield
+        edge_health.stop()
         app.state.events.stop()
         authenticator.close()
         db.close()

@@ -502,3 +502,27 @@ MIGRATIONS += [
         ),
     ),
 ]
+
+
+# --- 8: edge health shared by every worker and host (delivery.edge_health) -----------------
+#
+# One row per edge: whichever worker first finds a row older than the probe interval claims
+# it (checked_at, checked_by), probes the edge and writes ``up``; every worker reads them all.
+
+_EDGE_HEALTH = """
+CREATE TABLE edge_health (
+    edge_url TEXT PRIMARY KEY,
+    up {boolean} NOT NULL,
+    checked_at {real} NOT NULL,
+    checked_by TEXT NOT NULL
+);
+"""
+
+MIGRATIONS += [
+    Migration(
+        8,
+        "edge health",
+        _EDGE_HEALTH.format(boolean="INTEGER", real="REAL"),
+        _EDGE_HEALTH.format(boolean="BOOLEAN", real="DOUBLE PRECISION"),
+    ),
+]
