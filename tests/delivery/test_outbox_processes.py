@@ -18,7 +18,6 @@ import re
 import signal
 import sqlite3
 import statistics
-import sys
 import threading
 import time
 import uuid
@@ -33,7 +32,12 @@ from origin.keys import latest_key, manifest_key, rendition_key
 from origin.manifest import Latest
 from origin.store import open_store
 from tests.delivery.modules.support import publish_manifest
-from tests.support.servers import ServerProcess, on_free_port, part_env, run_part_cli
+from tests.support.servers import (
+    ServerProcess,
+    part_env,
+    run_part_cli,
+    serve_delivery,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -73,19 +77,6 @@ def delivery_env(tmp_path: Path, store_url: str, **extra: str) -> dict[str, str]
         DELIVERY_EVENTS_LEASE_S="2",
         **extra,
     )
-
-
-def serve(env: dict[str, str], cwd: Path, workers: int) -> tuple[ServerProcess, str]:
-    def start(port: int) -> tuple[ServerProcess, str]:
-        run_env = {**env, "DELIVERY_PORT": str(port), "DELIVERY_WORKERS": str(workers)}
-        server = ServerProcess(
-            "delivery", [sys.executable, "-m", "delivery", "serve"], env=run_env, cwd=cwd
-        )
-        base = f"http://127.0.0.1:{port}"
-        server.wait_http(f"{base}/readyz", timeout=90)
-        return server, base
-
-    return on_free_port(start)
 
 
 def worker_pids(server: ServerProcess) -> list[int]:
@@ -364,7 +355,7 @@ def store(tmp_path):
 def test_four_workers_on_sqlite(tmp_path, store):
     db_url = f"sqlite:///{tmp_path / 'delivery.db'}"
     env = delivery_env(tmp_path, store.url, DELIVERY_DATABASE_URL=db_url)
-    server, base = serve(env, tmp_path, workers=4)
+    server, base = serve_delivery(env, tmp_path, workers=4)
     try:
         stack = Stack(tmp_path, env, [base], store, [server], workers=4)
         check_propagation(stack, "4 workers, SQLite (polled)")
@@ -392,7 +383,7 @@ def test_two_hosts_on_postgresql_and_redis(tmp_path, store, pg_schema_url, redis
     hosts = []
     try:
         for _ in range(2):
-            hosts.append(serve(env, tmp_path, workers=2))
+            hosts.append(serve_delivery(env, tmp_path, workers=2))
         bases = [base for _, base in hosts]
         stack = Stack(tmp_path, env, bases, store, [h for h, _ in hosts], workers=4)
         check_propagation(stack, "2 hosts x 2 workers, PostgreSQL + Redis")

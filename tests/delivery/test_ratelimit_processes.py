@@ -9,7 +9,6 @@ elapsed`` within 20% — a per-worker limit would allow up to N times that.
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 import uuid
@@ -19,7 +18,11 @@ import httpx
 import psycopg
 import pytest
 
-from tests.support.servers import ServerProcess, on_free_port, part_env, run_part_cli
+from tests.support.servers import (
+    part_env,
+    run_part_cli,
+    serve_delivery,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 RATE, BURST = 10.0, 5
@@ -42,19 +45,6 @@ def delivery_env(tmp_path: Path, media_catalog, **extra: str) -> dict[str, str]:
         DELIVERY_RATE_LIMIT_BURST=str(BURST),
         **extra,
     )
-
-
-def serve(env: dict[str, str], cwd: Path, workers: int) -> tuple[ServerProcess, str]:
-    def start(port: int) -> tuple[ServerProcess, str]:
-        run_env = {**env, "DELIVERY_PORT": str(port), "DELIVERY_WORKERS": str(workers)}
-        server = ServerProcess(
-            "delivery", [sys.executable, "-m", "delivery", "serve"], env=run_env, cwd=cwd
-        )
-        base = f"http://127.0.0.1:{port}"
-        server.wait_http(f"{base}/readyz", timeout=90)
-        return server, base
-
-    return on_free_port(start)
 
 
 def user_token(env: dict[str, str], cwd: Path, user: str) -> str:
@@ -106,7 +96,7 @@ def test_four_workers_on_sqlite_share_one_limit(tmp_path, media_catalog):
     env = delivery_env(
         tmp_path, media_catalog, DELIVERY_DATABASE_URL=f"sqlite:///{tmp_path / 'd.db'}"
     )
-    server, base = serve(env, tmp_path, workers=4)
+    server, base = serve_delivery(env, tmp_path, workers=4)
     try:
         counts, elapsed = hammer([base], user_token(env, tmp_path, "greedy-sqlite"))
     finally:
@@ -131,7 +121,7 @@ def test_two_hosts_on_postgresql_and_redis_share_one_limit(
     hosts = []
     try:
         for _ in range(2):
-            hosts.append(serve(env, tmp_path, workers=2))
+            hosts.append(serve_delivery(env, tmp_path, workers=2))
         token = user_token(env, tmp_path, f"greedy-{uuid.uuid4().hex[:8]}")
         counts, elapsed = hammer([base for _, base in hosts], token)
     finally:

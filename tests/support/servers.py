@@ -380,3 +380,19 @@ def run_part_cli(
         text=True,
         timeout=timeout,
     )
+
+
+def serve_delivery(env: dict[str, str], cwd: Path, workers: int = 1) -> tuple[ServerProcess, str]:
+    """``delivery serve`` with ``workers`` processes on a free port; (process, base URL)
+    once ``/readyz`` answers."""
+
+    def start(port: int) -> tuple[ServerProcess, str]:
+        run_env = {**env, "DELIVERY_PORT": str(port), "DELIVERY_WORKERS": str(workers)}
+        server = ServerProcess(
+            "delivery", [sys.executable, "-m", "delivery", "serve"], env=run_env, cwd=cwd
+        )
+        base = f"http://127.0.0.1:{port}"
+        server.wait_http(f"{base}/readyz", timeout=90)
+        return server, base
+
+    return on_free_port(start)
