@@ -61,6 +61,7 @@ class EdgeHealth:
         self._clock = clock
         self._me = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._up: dict[str, bool] = {}
+        self._rows_made = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._gauge = (
@@ -86,13 +87,15 @@ class EdgeHealth:
         if not self.probing:
             return
         now = self._clock()
-        with self._db.transaction() as tx:
-            for edge in self.edges:
-                tx.execute(
-                    "INSERT INTO edge_health (edge_url, up, checked_at, checked_by) "
-                    "VALUES (:u, :up, 0, '') ON CONFLICT (edge_url) DO NOTHING",
-                    {"u": edge.url, "up": True},
-                )
+        if not self._rows_made:  # once per process: every later round only claims and reads
+            with self._db.transaction() as tx:
+                for edge in self.edges:
+                    tx.execute(
+                        "INSERT INTO edge_health (edge_url, up, checked_at, checked_by) "
+                        "VALUES (:u, :up, 0, '') ON CONFLICT (edge_url) DO NOTHING",
+                        {"u": edge.url, "up": True},
+                    )
+            self._rows_made = True
         for edge in self.edges:
             with self._db.transaction() as tx:
                 claimed = tx.execute(

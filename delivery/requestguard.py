@@ -69,25 +69,21 @@ def check_json_body(body: bytes) -> None:
             raise RequestRefused("JSON text holds a lone surrogate escape") from None
 
 
+# A JSON string (escapes included; possessive, so no backtracking), and every byte that
+# is not a bracket: what is left of a body once both are gone is its nesting, in C speed.
+_JSON_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"', re.DOTALL)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
 def depth_exceeds(body: bytes, limit: int) -> bool:
     """True when ``[``/``{`` nest deeper than ``limit`` outside strings (no parsing)."""
     depth = 0
-    in_string = escaped = False
-    for byte in body:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:  # backslash
-                escaped = True
-            elif byte == 0x22:  # closing quote
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte in (0x5B, 0x7B):  # [ {
+    for byte in _JSON_STRING.sub(b"", body).translate(None, _NOT_BRACKETS):
+        if byte in (0x5B, 0x7B):  # [ {
             depth += 1
             if depth > limit:
                 return True
-        elif byte in (0x5D, 0x7D):  # ] }
+        else:  # ] }
             depth -= 1
     return False
 

@@ -216,22 +216,37 @@ def transcode(
     if stalled.is_set():
         raise TranscodeError(f"ffmpeg made no progress for {stall_timeout_s:.0f}s and was stopped")
     if returncode != 0:
-        reason = _failure_reason(lines)
-        if _INPUT_FAILURE.search(reason):
-            raise InputError(f"corrupt source: {reason}")
-        raise TranscodeError(f"ffmpeg failed (exit {returncode}): {reason}")
+        raise _decoder_failure(returncode, lines)
+    _check_outputs(outputs, "ffmpeg")
+    return _result(outputs, out_time_s, lines, argv)
+
+
+def _decoder_failure(code: int, lines: Sequence[str]) -> Exception:
+    """What a failed decoding ffmpeg means: bad input (one CLI line) or our failure."""
+    reason = _failure_reason(lines)
+    if _INPUT_FAILURE.search(reason):
+        return InputError(f"corrupt source: {reason}")
+    return TranscodeError(f"ffmpeg failed (exit {code}): {reason}")
+
+
+def _check_outputs(outputs: Sequence[tuple[Rung, Path]], writer: str) -> None:
     missing = [p.name for _, p in outputs if not p.is_file() or p.stat().st_size == 0]
     if missing:
-        raise TranscodeError(f"ffmpeg wrote no output for {', '.join(missing)}")
-    decode_errors = sum(1 for ln in lines if "[error]" in ln and "Parsed_" not in ln)
+        raise TranscodeError(f"{writer} wrote no output for {', '.join(missing)}")
+
+
+def _result(
+    outputs: Sequence[tuple[Rung, Path]], timeline_s: float, lines: Sequence[str], argv
+) -> TranscodeResult:
+    """The outcome, read from the decoding ffmpeg's log (meter summary, samples counted)."""
     log = "\n".join(lines)
     samples = _SAMPLES_RE.findall(log)
     return TranscodeResult(
         outputs={rung.bitrate_kbps: path for rung, path in outputs},
-        timeline_s=out_time_s,
+        timeline_s=timeline_s,
         decoded_samples=int(samples[-1]) if samples else None,
         loudness=parse_ebur128_summary(log),
-        decode_errors=decode_errors,
+        decode_errors=sum(1 for ln in lines if "[error]" in ln and "Parsed_" not in ln),
         argv=tuple(argv),
     )
 
@@ -369,7 +384,7 @@ def transcode_fanout(
             t.start()
 
         def watchdog() -> None:
-            while dec.poll() is None or any(p.poll() is None for p in procs):
+            while any(p.poll() is None for p in procs):  # the encoders and the decoder
                 if time.monotonic() - last_beat[0] > stall_timeout_s:
                     stalled.set()
                     for p in procs:
@@ -432,30 +447,15 @@ def transcode_fanout(
             f"the encode made no progress for {stall_timeout_s:.0f}s and was stopped"
         )
     if broken is None and dec_code != 0:
-        reason = _failure_reason(lines)
-        if _INPUT_FAILURE.search(reason):
-            raise InputError(f"corrupt source: {reason}")
-        raise TranscodeError(f"ffmpeg failed (exit {dec_code}): {reason}")
+        raise _decoder_failure(dec_code, lines)
     for (_, path), code, err in zip(outputs, enc_codes, enc_lines, strict=True):
         if code != 0:
             why = one_line(err[-1]) if err else "no output"
             raise TranscodeError(f"oggenc failed for {path.name} (exit {code}): {why}")
-    missing = [p.name for _, p in outputs if not p.is_file() or p.stat().st_size == 0]
-    if missing:
-        raise TranscodeError(f"oggenc wrote no output for {', '.join(missing)}")
+    _check_outputs(outputs, "oggenc")
     if on_progress is not None:
         on_progress(out_time[0] or received / PCM_BYTES_PER_S)
-    decode_errors = sum(1 for ln in lines if "[error]" in ln and "Parsed_" not in ln)
-    log = "\n".join(lines)
-    samples = _SAMPLES_RE.findall(log)
     argv: list[str] = list(decoder_argv)
     for enc_argv in encoder_argvs:
         argv += ["|", *enc_argv]
-    return TranscodeResult(
-        outputs={rung.bitrate_kbps: path for rung, path in outputs},
-        timeline_s=out_time[0],
-        decoded_samples=int(samples[-1]) if samples else None,
-        loudness=parse_ebur128_summary(log),
-        decode_errors=decode_errors,
-        argv=tuple(argv),
-    )
+    return _result(outputs, out_time[0], lines, argv)

@@ -100,18 +100,26 @@ def _events_db(args: argparse.Namespace):
     return db
 
 
-def run_events_failed(args: argparse.Namespace) -> int:
+def _on_events_db(args: argparse.Namespace, command: str, work):
+    """``work(db)`` on the events database; one error line (and None) when it cannot run."""
     from delivery.db import DatabaseError
-    from delivery.outbox import list_failures
 
     try:
         db = _events_db(args)
         try:
-            rows = list_failures(db, args.status)
+            return work(db)
         finally:
             db.close()
     except (DatabaseError, ValueError) as exc:
-        print(f"delivery events failed: {exc}", file=sys.stderr)
+        print(f"delivery events {command}: {exc}", file=sys.stderr)
+        return None
+
+
+def run_events_failed(args: argparse.Namespace) -> int:
+    from delivery.outbox import list_failures
+
+    rows = _on_events_db(args, "failed", lambda db: list_failures(db, args.status))
+    if rows is None:
         return 2
     print(f"{'CONSUMER':<28} {'EVENT ID':<32} {'TOPIC':<18} {'STATUS':<9} ATTEMPTS  ERROR")
     for r in rows:
@@ -125,17 +133,10 @@ def run_events_failed(args: argparse.Namespace) -> int:
 
 
 def run_events_retry(args: argparse.Namespace) -> int:
-    from delivery.db import DatabaseError
     from delivery.outbox import retry_dead
 
-    try:
-        db = _events_db(args)
-        try:
-            n = retry_dead(db, args.consumer)
-        finally:
-            db.close()
-    except (DatabaseError, ValueError) as exc:
-        print(f"delivery events retry: {exc}", file=sys.stderr)
+    n = _on_events_db(args, "retry", lambda db: retry_dead(db, args.consumer))
+    if n is None:
         return 2
     print(f"requeued {n} dead deliver{'y' if n == 1 else 'ies'}")
     return 0

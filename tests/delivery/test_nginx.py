@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -12,29 +11,16 @@ import pytest
 from delivery.signing.nginx import NginxSecureLinkSigner
 from delivery.signing.port import UrlRequest
 from tests.delivery.conftest import client_for
-from tests.support.servers import ServerProcess, on_free_port
+from tests.support.servers import ServerProcess, nginx_process, on_free_port
 
 pytestmark = pytest.mark.anyio
 
-NGINX = Path("/usr/sbin/nginx")
 PLAIN = "$secure_link_expires$uri $secret"
 BOUND = "$secure_link_expires$uri$remote_addr $secret"
 
-CONF = """
-worker_processes 1;
-user root;
-error_log {prefix}/error.log warn;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {prefix}/tmp/body;
-    proxy_temp_path {prefix}/tmp/proxy;
-    fastcgi_temp_path {prefix}/tmp/fastcgi;
-    uwsgi_temp_path {prefix}/tmp/uwsgi;
-    scgi_temp_path {prefix}/tmp/scgi;
+HTTP = """
     types {{ audio/ogg ogg; }}
 {servers}
-}}
 """
 
 SERVER = """
@@ -54,11 +40,7 @@ SERVER = """
 @pytest.fixture(scope="module")
 def nginx(tmp_path_factory, media_catalog):
     """nginx serving the catalog's files: one plain server, one bound to $remote_addr."""
-    if not NGINX.exists():
-        raise RuntimeError("nginx is not installed: run `make deps` (apt-get install nginx-light)")
     prefix = tmp_path_factory.mktemp("nginx")
-    for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (prefix / "tmp" / sub).mkdir(parents=True)
     secret = secrets.token_hex(16)
 
     def start(plain: int, bound: int) -> tuple[ServerProcess, dict[str, str]]:
@@ -71,19 +53,7 @@ def nginx(tmp_path_factory, media_catalog):
             )
             for name, expr in (("plain", PLAIN), ("bound", BOUND))
         )
-        (prefix / "nginx.conf").write_text(CONF.format(prefix=prefix, servers=servers))
-        argv = [
-            str(NGINX),
-            "-p",
-            str(prefix),
-            "-e",
-            str(prefix / "error.log"),
-            "-c",
-            str(prefix / "nginx.conf"),
-            "-g",
-            f"daemon off; pid {prefix}/nginx.pid;",
-        ]
-        server = ServerProcess("nginx", argv)
+        server = nginx_process(prefix, HTTP.format(servers=servers))
         base = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
         # Any answer means it is up (403: no link parameters, as expected).
         server.wait_http(f"{base['plain']}/tracks/x", timeout=30, ok=(403,))

@@ -17,26 +17,14 @@ import httpx
 import pytest
 
 from tests.edge.conftest import PULL_TOKEN
-from tests.support.servers import VENV_BIN, ServerProcess, on_free_port
+from tests.support.servers import VENV_BIN, ServerProcess, nginx_process, on_free_port
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow  # real nginx and edge processes
 
-NGINX = Path("/usr/sbin/nginx")
 OBJECTS = [f"tracks/t{i}/0123456789abcdef/160.ogg" for i in range(10)]
 
-CONF = """
-worker_processes 1;
-user root;
-error_log {prefix}/error.log warn;
-events {{ worker_connections 256; }}
-http {{
-    access_log off;
-    client_body_temp_path {prefix}/tmp/body;
-    proxy_temp_path {prefix}/tmp/proxy;
-    fastcgi_temp_path {prefix}/tmp/fastcgi;
-    uwsgi_temp_path {prefix}/tmp/uwsgi;
-    scgi_temp_path {prefix}/tmp/scgi;
+HTTP = """
     proxy_cache_path {prefix}/cache levels=1:2 keys_zone=edge:10m max_size=1g
                      inactive=1d use_temp_path=off;
     server {{
@@ -54,7 +42,6 @@ http {{
             add_header X-Cache-Status $upstream_cache_status always;
         }}
     }}
-}}
 """
 
 
@@ -97,21 +84,12 @@ def edge(tmp_path, store, objects):
 
 @pytest.fixture
 def nginx(tmp_path, edge):
-    if not NGINX.exists():
-        raise RuntimeError("nginx is not installed: run `make deps` (apt-get install nginx-light)")
     prefix = tmp_path / "nginx"
-    for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (prefix / "tmp" / sub).mkdir(parents=True)
-    (prefix / "cache").mkdir()
+    (prefix / "cache").mkdir(parents=True)
 
     def start(port: int) -> ServerProcess:
-        conf = CONF.format(prefix=prefix, port=port, edge_port=edge.port, pull_token=PULL_TOKEN)
-        (prefix / "nginx.conf").write_text(conf)
-        argv = [
-            str(NGINX), "-p", str(prefix), "-e", str(prefix / "error.log"),
-            "-c", str(prefix / "nginx.conf"), "-g", f"daemon off; pid {prefix}/nginx.pid;",
-        ]  # fmt: skip
-        server = ServerProcess("nginx", argv)
+        http = HTTP.format(prefix=prefix, port=port, edge_port=edge.port, pull_token=PULL_TOKEN)
+        server = nginx_process(prefix, http)
         server.port = port  # type: ignore[attr-defined]
         server.wait_http(f"http://127.0.0.1:{port}/tracks/x", timeout=30, ok=(400, 404))
         return server

@@ -396,3 +396,34 @@ def serve_delivery(env: dict[str, str], cwd: Path, workers: int = 1) -> tuple[Se
         return server, base
 
     return on_free_port(start)
+
+
+NGINX = Path("/usr/sbin/nginx")
+_NGINX_CONF = """
+worker_processes 1;
+user root;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/tmp/body;
+    proxy_temp_path {prefix}/tmp/proxy;
+    fastcgi_temp_path {prefix}/tmp/fastcgi;
+    uwsgi_temp_path {prefix}/tmp/uwsgi;
+    scgi_temp_path {prefix}/tmp/scgi;
+{http}
+}}
+"""
+
+
+def nginx_process(prefix: Path, http: str) -> ServerProcess:
+    """A foreground nginx living under ``prefix`` whose ``http`` block holds ``http``."""
+    if not NGINX.exists():
+        raise RuntimeError("nginx is not installed: run `make deps` (apt-get install nginx-light)")
+    for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (prefix / "tmp" / sub).mkdir(parents=True, exist_ok=True)
+    conf = prefix / "nginx.conf"
+    conf.write_text(_NGINX_CONF.format(prefix=prefix, http=http))
+    argv = [str(NGINX), "-p", str(prefix), "-e", str(prefix / "error.log"), "-c", str(conf),
+            "-g", f"daemon off; pid {prefix}/nginx.pid;"]  # fmt: skip
+    return ServerProcess("nginx", argv)
