@@ -41,7 +41,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from edge.token import eddsa_signing_key, ensure_dev_keypair, sign_stream_token  # noqa: E402
+from common.signing_keys import eddsa_signing_key, ensure_dev_keypair  # noqa: E402
+from edge.token import sign_stream_token  # noqa: E402
 from origin.local import LocalStore  # noqa: E402
 
 BIN = Path(sys.executable).parent

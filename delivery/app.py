@@ -23,6 +23,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 
+from common.logs import configure_logging
 from common.serving import BodyLimit
 from delivery import api, credentials, modules, player
 from delivery.auth import JwksError, JwksKeySet, JwtAuthenticator
@@ -41,7 +42,6 @@ from delivery.signing import build_signer
 from delivery.streams import StreamIssuer
 from delivery.tiers import TierResolver, TierStore
 from origin.errors import StoreError
-from origin.logs import configure_logging
 from origin.store import ObjectStore, open_store
 
 log = logging.getLogger("delivery")

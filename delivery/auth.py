@@ -36,10 +36,10 @@ from common.jwks import JwksError as JwksError
 from common.jwks import JwksKeySet as JwksKeySet
 from common.jwks import RefreshNeeded as _RefreshNeeded
 from common.jwks import parse_jwks as parse_jwks
+from common.signing_keys import kid_for_secret
 from delivery.errors import Unauthorized
 from delivery.identity import Principal
 from delivery.tiers import MISSING, InvalidUserId, TierResolver, validate_user_id
-from edge.token import kid_for_secret
 
 log = logging.getLogger("delivery.auth")
 

@@ -26,9 +26,9 @@ import sys
 from collections.abc import Sequence
 from typing import get_args
 
+from common.logs import configure_logging
 from delivery.modules.cli import add_catalog_commands, add_events_commands
 from delivery.settings import DeliverySettings, SettingsError, load_settings
-from origin.logs import configure_logging
 
 _DURATION_RE = re.compile(r"(\d+)([smhd]?)")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -2,8 +2,8 @@
 
 A secret is either configured (an environment variable or a file the operator
 mounts) or, in dev mode only, generated once at first run under
-``{DELIVERY_DATA_DIR}`` with mode 0600 (:func:`origin.secrets.ensure_secret`,
-:func:`edge.token.ensure_dev_keypair`). Nothing is ever hard-coded. Outside dev
+``{DELIVERY_DATA_DIR}`` with mode 0600 (:func:`common.secrets.ensure_secret`,
+:func:`common.signing_keys.ensure_dev_keypair`). Nothing is ever hard-coded. Outside dev
 mode a missing secret is a start-up error naming the variable to set.
 """
 
@@ -13,8 +13,8 @@ import base64
 import binascii
 from pathlib import Path
 
-from delivery.settings import DeliverySettings, SettingsError
-from edge.token import (
+from common.secrets import ensure_secret
+from common.signing_keys import (
     KeyConfigError,
     SigningKey,
     VerificationKey,
@@ -25,7 +25,7 @@ from edge.token import (
     jwks_document,
     verification_key_for,
 )
-from origin.secrets import ensure_secret
+from delivery.settings import DeliverySettings, SettingsError
 
 
 def _read_file(path: Path, variable: str) -> str:

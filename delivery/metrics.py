@@ -23,7 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.exposition import generate_latest
 
 from common.connections import ConnectionCollector
-from origin.logs import REQUEST_ID_HEADER_BYTES, request_id_from_scope, request_id_var
+from common.logs import REQUEST_ID_HEADER_BYTES, request_id_from_scope, request_id_var
 
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 

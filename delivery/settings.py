@@ -144,11 +144,11 @@ from common.limits import (
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_HEADER_BYTES,
 )
+from common.setting_values import CommaList, setting_error_lines, split_commas
+from common.signing_keys import check_hs256_secrets
 from common.workers import MAX_WORKERS, web_concurrency
 from delivery.edge_routing import Edge, parse_edges
-from edge.token import check_hs256_secrets
 from origin.keys import BITRATES
-from origin.setting_values import CommaList, setting_error_lines, split_commas
 
 SignerName = Literal["edge", "nginx", "cloudfront", "cloudcdn", "s3", "gcs"]
 

@@ -93,7 +93,7 @@ class AccessLog:
         if request_id is None:
             self._id_seq += 1
             request_id = f"{self._id_prefix}-{self._id_seq:x}"
-        # Request ids are validated to [A-Za-z0-9._:-] (origin.logs), safe to write raw.
+        # Request ids are validated to [A-Za-z0-9._:-] (common.logs), safe to write raw.
         line += f',"request_id":"{request_id}"'
 
         if error is not None:

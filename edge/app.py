@@ -33,6 +33,12 @@ from urllib.parse import unquote_plus
 
 import httpx
 
+from common.logs import (
+    REQUEST_ID_HEADER_BYTES,
+    accept_request_id,
+    configure_logging,
+    request_id_var,
+)
 from edge import jwks
 from edge.access_log import AccessLog
 from edge.cache.disk import DiskCache
@@ -47,12 +53,6 @@ from edge.token import TokenError, TokenUnknownKid, TokenVerifier
 from edge.upstream import HttpUpstream, StoreUpstream, Upstream, http_client
 from origin.errors import InvalidKey
 from origin.keys import parse_key
-from origin.logs import (
-    REQUEST_ID_HEADER_BYTES,
-    accept_request_id,
-    configure_logging,
-    request_id_var,
-)
 from origin.store import open_store
 
 log = logging.getLogger("edge.app")

@@ -14,8 +14,8 @@ import os
 import sys
 from pathlib import Path
 
+from common.logs import configure_logging
 from edge.errors import EdgeConfigError
-from origin.logs import configure_logging
 
 DEFAULT_SIGNING_KEY = Path("data") / "keys" / "stream-signing.pem"
 
@@ -71,7 +71,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _sign(args: argparse.Namespace) -> int:
-    from edge.token import eddsa_signing_key, hs256_signing_key, sign_stream_token
+    from common.signing_keys import eddsa_signing_key, hs256_signing_key
+    from edge.token import sign_stream_token
     from origin.keys import parse_key
 
     path = args.path if args.path.startswith("/") else "/" + args.path

@@ -28,9 +28,10 @@ import logging
 import httpx
 
 from common.jwks import JwksError, JwksKeySet
+from common.signing_keys import keys_from_jwks
 from edge.errors import EdgeConfigError
 from edge.settings import EdgeSettings
-from edge.token import TokenVerifier, keys_from_jwks
+from edge.token import TokenVerifier
 
 log = logging.getLogger("edge.jwks")
 

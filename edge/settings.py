@@ -100,11 +100,10 @@ from common.limits import (
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_HEADER_BYTES,
 )
-from common.workers import MAX_WORKERS, web_concurrency
-from edge.errors import EdgeConfigError
-from edge.token import (
+from common.secrets import DEFAULT_PULL_TOKEN_FILE, ensure_secret
+from common.setting_values import CommaList, setting_error_lines, split_commas
+from common.signing_keys import (
     DEFAULT_KEYS_DIR,
-    DEFAULT_MAX_LIFETIME_S,
     KeyConfigError,
     VerificationKey,
     check_hs256_secrets,
@@ -112,8 +111,9 @@ from edge.token import (
     ensure_dev_keypair,
     hs256_verification_key,
 )
-from origin.secrets import DEFAULT_PULL_TOKEN_FILE, ensure_secret
-from origin.setting_values import CommaList, setting_error_lines, split_commas
+from common.workers import MAX_WORKERS, web_concurrency
+from edge.errors import EdgeConfigError
+from edge.token import DEFAULT_MAX_LIFETIME_S
 
 DEFAULT_PUBLIC_KEY = DEFAULT_KEYS_DIR / "stream-signing.pub.pem"
 STORE_SCHEMES = ("file", "s3", "gs", "gcs")

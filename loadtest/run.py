@@ -166,7 +166,7 @@ class UrlSource:
         self._fresh_urls = SingleFlight()
         self._key = None
         if not args.delivery:
-            from edge.token import eddsa_signing_key, hs256_signing_key
+            from common.signing_keys import eddsa_signing_key, hs256_signing_key
 
             if args.hs256_secret:
                 self._key = hs256_signing_key(args.hs256_secret)

@@ -24,9 +24,9 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
+from common.logs import configure_logging
 from origin.errors import InvalidKey, ObjectNotFound, StoreConfigError, StoreError, StoreUnavailable
 from origin.keys import validate_key, validate_prefix
-from origin.logs import configure_logging
 from origin.settings import OriginSettings, describe_validation_error
 from origin.store import ObjectStore, open_store
 

@@ -33,6 +33,7 @@ from urllib.parse import parse_qs
 import anyio
 from anyio import to_thread
 
+from common.logs import REQUEST_ID_HEADER_BYTES, request_id_from_scope, request_id_var
 from origin.errors import (
     InvalidKey,
     ObjectNotFound,
@@ -41,7 +42,6 @@ from origin.errors import (
     StoreUnavailable,
 )
 from origin.keys import latest_key, parse_key
-from origin.logs import REQUEST_ID_HEADER_BYTES, request_id_from_scope, request_id_var
 from origin.metrics import OriginMetrics
 from origin.ranges import MalformedRange, content_range, parse_range, unsatisfied_range
 from origin.ranges import RangeNotSatisfiable as UnsatisfiableRangeHeader

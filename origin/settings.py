@@ -35,7 +35,7 @@ from common.limits import (
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_HEADER_BYTES,
 )
-from origin.secrets import DEFAULT_PULL_TOKEN_FILE, ensure_secret
+from common.secrets import DEFAULT_PULL_TOKEN_FILE, ensure_secret
 from origin.store import store_scheme
 
 MIN_TOKEN_LENGTH = 16

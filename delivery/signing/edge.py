@@ -14,8 +14,9 @@ from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives import serialization
 
+from common.signing_keys import SigningKey
 from delivery.signing.port import UrlRequest, join_url
-from edge.token import SigningKey, sign_stream_token
+from edge.token import sign_stream_token
 
 
 class EdgeTokenSigner:

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 
+from common.logs import request_id_var
 from edge.breaker import CircuitBreaker
 from edge.cache.entry import ObjectMeta
 from edge.errors import (
@@ -29,7 +30,6 @@ from edge.upstream.port import (
     rendezvous_order,
 )
 from origin.keys import content_type_for
-from origin.logs import request_id_var
 
 _CONTENT_RANGE_RE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 

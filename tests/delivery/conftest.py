@@ -13,11 +13,12 @@ import httpx
 import psycopg
 import pytest
 
+from common.signing_keys import eddsa_verification_key, ensure_dev_keypair
 from delivery.app import create_app
 from delivery.auth import mint_user_token
 from delivery.db import open_database
 from delivery.settings import DeliverySettings
-from edge.token import TokenVerifier, eddsa_verification_key, ensure_dev_keypair
+from edge.token import TokenVerifier
 from tests.delivery import media
 
 ISSUER = "audiocdn-test"

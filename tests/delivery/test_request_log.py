@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from origin.logs import configure_logging
+from common.logs import configure_logging
 
 pytestmark = pytest.mark.anyio
 

@@ -11,7 +11,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from edge.token import TokenVerifier, eddsa_verification_key
+from common.signing_keys import eddsa_verification_key
+from edge.token import TokenVerifier
 from tests.support.servers import ServerProcess, on_free_port, part_env
 
 pytestmark = pytest.mark.slow  # delivery serve as a process

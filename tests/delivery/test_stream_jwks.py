@@ -6,13 +6,9 @@ import httpx
 import pytest
 
 from common.jwks import parse_jwks
+from common.signing_keys import eddsa_verification_key, ensure_dev_keypair, keys_from_jwks
 from delivery.settings import SettingsError
-from edge.token import (
-    TokenVerifier,
-    eddsa_verification_key,
-    ensure_dev_keypair,
-    keys_from_jwks,
-)
+from edge.token import TokenVerifier
 from tests.delivery.conftest import client_for
 
 pytestmark = pytest.mark.anyio

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import httpx
 
-from edge.token import ensure_dev_keypair
+from common.signing_keys import ensure_dev_keypair
 from scripts.demo_catalog import DEMO_TRACKS, DemoTrack, write_catalog
 from tests.support.servers import VENV_BIN, PortInUse, ServerProcess, on_free_port
 from tests.support.waiting import wait_for

@@ -17,15 +17,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from common.signing_keys import SigningKey, eddsa_signing_key, ensure_dev_keypair, hs256_signing_key
 from edge.app import EdgeApp, create_app
 from edge.settings import EdgeSettings
-from edge.token import (
-    SigningKey,
-    eddsa_signing_key,
-    ensure_dev_keypair,
-    hs256_signing_key,
-    sign_stream_token,
-)
+from edge.token import sign_stream_token
 from origin.local import LocalStore
 
 KEY = "tracks/t1/0123456789abcdef/160.ogg"

@@ -1,7 +1,7 @@
 """Stream-token keys from delivery's JWKS (``EDGE_TOKEN_JWKS_URL``): rotation without restarts.
 
 A small HTTP server plays delivery's ``/.well-known/jwks.json`` (the document
-itself is :func:`edge.token.jwks_document`, what delivery serves; delivery's
+itself is :func:`common.signing_keys.jwks_document`, what delivery serves; delivery's
 route is tested in ``tests/delivery/test_stream_jwks.py``).
 """
 
@@ -21,15 +21,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from common.signing_keys import SigningKey, eddsa_signing_key, jwks_document, verification_key_for
 from edge.app import create_app
 from edge.errors import EdgeConfigError
-from edge.token import (
-    SigningKey,
-    eddsa_signing_key,
-    jwks_document,
-    sign_stream_token,
-    verification_key_for,
-)
+from edge.token import sign_stream_token
 from tests.edge.conftest import KEY, put_random, serving
 from tests.support.servers import VENV_BIN, ServerProcess, free_port, on_free_port
 

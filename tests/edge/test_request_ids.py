@@ -10,8 +10,8 @@ import logging
 import httpx
 import pytest
 
+from common.logs import configure_logging
 from edge.app import create_app
-from origin.logs import configure_logging
 from origin.server import create_app as create_origin
 from tests.edge.conftest import PULL_TOKEN, access_lines, put_random, serving
 

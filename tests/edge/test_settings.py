@@ -8,9 +8,10 @@ import subprocess
 
 import pytest
 
+from common.signing_keys import hs256_verification_key
 from edge.errors import EdgeConfigError
 from edge.settings import load_settings, parse_size
-from edge.token import TokenVerifier, hs256_verification_key
+from edge.token import TokenVerifier
 from tests.support.servers import VENV_BIN
 
 EDGE = str(VENV_BIN / "edge")

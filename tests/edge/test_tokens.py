@@ -11,8 +11,9 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from common.signing_keys import SigningKey, hs256_signing_key
 from edge.app import create_app
-from edge.token import SigningKey, TokenError, hs256_signing_key, sign_stream_token
+from edge.token import TokenError, sign_stream_token
 from tests.edge.conftest import KEY, PULL_TOKEN, put_random, serving
 
 pytestmark = pytest.mark.anyio
@@ -235,7 +236,8 @@ async def test_non_integer_or_non_finite_times_are_malformed(client, hs_key, cla
 
 
 def test_memo_never_outlives_exp_and_bounds_are_checked_before_memoising(ed_key):
-    from edge.token import TokenLifetimeTooLong, TokenVerifier, verification_key_for
+    from common.signing_keys import verification_key_for
+    from edge.token import TokenLifetimeTooLong, TokenVerifier
 
     verifier = TokenVerifier([verification_key_for(ed_key)], cache_ttl_s=3600)
     now = time.time()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.token import ensure_dev_keypair
+from common.signing_keys import ensure_dev_keypair
 from loadtest.run import content_range_size, is_loopback_url, percentile, zipf_weights
 from origin.local import LocalStore
 from tests.edge.conftest import PULL_TOKEN

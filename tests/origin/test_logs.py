@@ -1,4 +1,4 @@
-"""JSON-lines logs and request ids (origin.logs), and the origin server's access log."""
+"""JSON-lines logs and request ids (common.logs), and the origin server's access log."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import logging
 import httpx
 import pytest
 
+from common.logs import JsonFormatter, accept_request_id, configure_logging, request_id_var
 from origin.keys import rendition_key
-from origin.logs import JsonFormatter, accept_request_id, configure_logging, request_id_var
 from origin.server import create_app
 
 TOKEN = "pull-token-for-tests-0123456789"

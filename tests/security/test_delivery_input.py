@@ -28,12 +28,12 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, Field, ValidationError
 
+from common.signing_keys import ensure_dev_keypair, kid_for_secret
 from delivery.app import create_app
 from delivery.auth import mint_user_token
 from delivery.modules.ids import new_playlist_id
 from delivery.modules.paging import encode_cursor
 from delivery.settings import DeliverySettings
-from edge.token import ensure_dev_keypair, kid_for_secret
 from origin.errors import InvalidKey
 from origin.keys import (
     latest_key,

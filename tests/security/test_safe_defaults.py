@@ -21,11 +21,12 @@ import httpx
 import jwt
 import pytest
 
+from common.signing_keys import eddsa_signing_key, ensure_dev_keypair
 from delivery.app import create_app as create_delivery
 from delivery.settings import DeliverySettings
 from edge.app import create_app as create_edge
 from edge.settings import EdgeSettings
-from edge.token import eddsa_signing_key, ensure_dev_keypair, sign_stream_token
+from edge.token import sign_stream_token
 from origin.local import LocalStore
 from tests.edge.conftest import serving
 from tests.support.servers import part_env, run_part_cli

@@ -30,7 +30,7 @@ import pytest
 from common.connections import ConnectionCollector
 from common.limits import ConnectionLimits
 from common.serving import BodyLimit, error_response
-from edge.token import ensure_dev_keypair
+from common.signing_keys import ensure_dev_keypair
 from tests.support.servers import VENV_BIN, ServerProcess, on_free_port, part_env
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,12 +8,12 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from common.signing_keys import ensure_dev_keypair
 from delivery.app import create_app
 from delivery.auth import mint_user_token
 from delivery.modules import install_modules
 from delivery.outbox import OutboxEventBus
 from delivery.settings import DeliverySettings
-from edge.token import ensure_dev_keypair
 from tests.delivery.modules.conftest import modules_settings
 from tests.delivery.modules.support import publish_manifest
 

@@ -13,6 +13,13 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from common.signing_keys import (
+    eddsa_signing_key,
+    eddsa_verification_key,
+    hs256_signing_key,
+    public_pem,
+    verification_key_for,
+)
 from delivery.signing.edge import EdgeTokenSigner
 from delivery.signing.port import UrlRequest
 from edge.token import (
@@ -22,11 +29,6 @@ from edge.token import (
     TokenMissing,
     TokenPathMismatch,
     TokenVerifier,
-    eddsa_signing_key,
-    eddsa_verification_key,
-    hs256_signing_key,
-    public_pem,
-    verification_key_for,
 )
 
 KEY = "tracks/abc123/0123456789abcdef/160.ogg"
