@@ -90,10 +90,8 @@ class JwksKeySet:
         self._keys: dict[str, jwt.PyJWK] = {}  # last good set, used while a refresh fails
         self._last_attempt = float("-inf")
         self._lock = threading.Lock()
-        self.fetches = 0
 
     def _fetch(self) -> bytes:
-        self.fetches += 1
         if not self._is_url:
             try:
                 return Path(self.location.removeprefix("file://")).read_bytes()

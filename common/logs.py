@@ -8,7 +8,8 @@ Every part logs one JSON object per line on stderr::
 
 A request id travels in the ``X-Request-Id`` header: a part reuses a well-formed
 incoming id (so delivery -> client -> edge -> origin can be followed through
-all logs) and otherwise makes a new one; each part echoes it in its response.
+all logs) and otherwise makes a new one; origin and delivery echo it in their
+responses. :mod:`common.request_wrapper` does this, the same way for every part.
 """
 
 from __future__ import annotations
@@ -43,14 +44,6 @@ def accept_request_id(value: str | bytes | None) -> str:
         value = value.decode("latin-1")
     if value and _REQUEST_ID_RE.fullmatch(value):
         return value
-    return new_request_id()
-
-
-def request_id_from_scope(scope) -> str:
-    """Pick the request id for an ASGI request (from ``X-Request-Id`` or a new one)."""
-    for name, value in scope.get("headers", ()):
-        if name == REQUEST_ID_HEADER_BYTES:
-            return accept_request_id(value)
     return new_request_id()
 
 

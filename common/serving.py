@@ -47,7 +47,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import http
-import json
 import weakref
 from typing import Any
 
@@ -55,6 +54,7 @@ import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from common.connections import connection_stats
+from common.errors import error_body
 from common.limits import (  # noqa: F401 - re-exported for the parts' command lines
     DEFAULT_MAX_BODY_BYTES,
     DRAIN_MAX_BYTES,
@@ -78,10 +78,6 @@ def uvicorn_options(limits: ConnectionLimits) -> dict[str, Any]:
 
 
 # -- responses ------------------------------------------------------------------------
-
-
-def error_body(status: int, code: str, message: str) -> bytes:
-    return json.dumps({"error": {"status": status, "code": code, "message": message}}).encode()
 
 
 def error_response(status: int, code: str, message: str) -> bytes:

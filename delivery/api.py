@@ -15,18 +15,16 @@ Every error is the JSON body of :mod:`delivery.errors`. The stream route is
 
 from __future__ import annotations
 
-import hmac
-
 import anyio.to_thread
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from delivery.context import DeliveryContext
 from delivery.edge_routing import client_region
-from delivery.errors import ApiError, BadRequest, Forbidden, Unauthorized
+from delivery.errors import ApiError, BadRequest
 from delivery.identity import Principal
 from delivery.ratelimit import refuse_if_limited
 from delivery.schemas import ErrorBody, Health, Me, StreamAnswer, TierChange, TrackInfo, UserTier
+from delivery.services import Services, ServicesDep, require_admin
 from delivery.tiers import InvalidUserId, UnknownTier
 from origin.keys import latest_key
 
@@ -39,17 +37,16 @@ _ERRORS = {
 }
 _BEARER = {"security": [{"bearer": []}]}
 _ADMIN = {"security": [{"admin": []}]}
+_ADMIN_ERRORS = {
+    **_ERRORS,
+    401: {"model": ErrorBody, "description": "Missing or wrong admin token"},
+    503: {"model": ErrorBody, "description": "No admin token configured (`admin_disabled`)"},
+}
 _NO_STORE = {"Cache-Control": "private, no-store"}
 
 
-def _ctx(request: Request) -> DeliveryContext:
-    return request.app.state.delivery
-
-
-async def _principal(request: Request) -> Principal:
-    principal = await _ctx(request).authenticator.authenticate_async(
-        request.headers.get("authorization")
-    )
+async def _principal(request: Request, s: Services) -> Principal:
+    principal = await s.authenticator.authenticate_async(request.headers.get("authorization"))
     request.state.principal = principal
     return principal
 
@@ -98,9 +95,8 @@ def _stream_query(request: Request) -> tuple[str, str | None]:
     tags=["tracks"],
     summary="Signed stream URLs at the bitrate your subscription allows",
 )
-async def stream(request: Request, track_id: str) -> Response:
-    ctx = _ctx(request)
-    principal = await _principal(request)
+async def stream(request: Request, track_id: str, ctx: ServicesDep) -> Response:
+    principal = await _principal(request, ctx)
     quality, version = _stream_query(request)
     if ctx.limiter.gcra.enabled:
         try:
@@ -129,12 +125,12 @@ async def stream(request: Request, track_id: str) -> Response:
 )
 async def track_info(
     request: Request,
+    ctx: ServicesDep,
     track_id: str = Path(max_length=200),
     version: str | None = Query(None, max_length=64),
 ) -> Response:
-    ctx = _ctx(request)
-    principal = await _principal(request)
-    track = await ctx.catalog.track(track_id, version)
+    principal = await _principal(request, ctx)
+    track = await ctx.resolver.track(track_id, version)
     allowed = set(ctx.issuer.allowed(principal.tier))
     m = track.manifest
     body = {
@@ -172,34 +168,16 @@ async def track_info(
 
 
 @router.get("/v1/me", response_model=Me, responses=_ERRORS, openapi_extra=_BEARER, tags=["users"])
-async def me(request: Request) -> Me:
-    principal = await _principal(request)
+async def me(request: Request, ctx: ServicesDep) -> Me:
+    principal = await _principal(request, ctx)
     return Me(
         user_id=principal.user_id,
         tier=principal.tier,
-        entitled_bitrates=list(_ctx(request).issuer.allowed(principal.tier)),
+        entitled_bitrates=list(ctx.issuer.allowed(principal.tier)),
     )
 
 
-# -- admin ------------------------------------------------------------------------
-
-
-def _require_admin(request: Request) -> None:
-    tokens = _ctx(request).admin_tokens
-    if not tokens:
-        raise Forbidden(
-            "the admin API is disabled: configure DELIVERY_ADMIN_TOKENS", code="admin_disabled"
-        )
-    scheme, _, presented = (request.headers.get("authorization") or "").partition(" ")
-    presented_bytes = presented.strip().encode()
-    ok = False
-    for token in tokens:  # compare against every token: timing says nothing about which
-        ok |= hmac.compare_digest(presented_bytes, token.encode())
-    if scheme.lower() != "bearer" or not ok:
-        raise Unauthorized(
-            "admin bearer token required",
-            headers={"WWW-Authenticate": 'Bearer realm="delivery-admin"'},
-        )
+# -- admin (every route behind delivery.services.require_admin) -------------------
 
 
 def _user_tier(record) -> UserTier:
@@ -209,14 +187,13 @@ def _user_tier(record) -> UserTier:
 @router.put(
     "/v1/admin/users/{user_id}/tier",
     response_model=UserTier,
-    responses=_ERRORS,
+    responses=_ADMIN_ERRORS,
     openapi_extra=_ADMIN,
     tags=["admin"],
     summary="Set a user's subscription tier",
+    dependencies=[Depends(require_admin)],
 )
-def set_tier(request: Request, change: TierChange, user_id: str = Path(max_length=200)) -> UserTier:
-    _require_admin(request)
-    ctx = _ctx(request)
+def set_tier(ctx: ServicesDep, change: TierChange, user_id: str = Path(max_length=200)) -> UserTier:
     try:
         record = ctx.tiers.set(user_id, change.tier)
     except InvalidUserId as exc:
@@ -229,15 +206,15 @@ def set_tier(request: Request, change: TierChange, user_id: str = Path(max_lengt
 @router.get(
     "/v1/admin/users/{user_id}",
     response_model=UserTier,
-    responses=_ERRORS,
+    responses=_ADMIN_ERRORS,
     openapi_extra=_ADMIN,
     tags=["admin"],
     summary="A user's subscription tier",
+    dependencies=[Depends(require_admin)],
 )
-def get_user(request: Request, user_id: str = Path(max_length=200)) -> UserTier:
-    _require_admin(request)
+def get_user(ctx: ServicesDep, user_id: str = Path(max_length=200)) -> UserTier:
     try:
-        return _user_tier(_ctx(request).tiers.get(user_id))
+        return _user_tier(ctx.tiers.get(user_id))
     except InvalidUserId as exc:
         raise BadRequest(str(exc), code="invalid_user_id") from None
 
@@ -257,8 +234,7 @@ async def healthz() -> Response:
     tags=["operations"],
     summary="Readiness: the database and the object store answer",
 )
-async def readyz(request: Request) -> JSONResponse:
-    ctx = _ctx(request)
+async def readyz(ctx: ServicesDep) -> JSONResponse:
     checks: dict[str, str] = {}
 
     def probe_db() -> None:
@@ -281,6 +257,6 @@ async def readyz(request: Request) -> JSONResponse:
 
 
 @router.get("/metrics", tags=["operations"], summary="Prometheus metrics")
-async def metrics(request: Request) -> Response:
-    m = _ctx(request).metrics
+async def metrics(ctx: ServicesDep) -> Response:
+    m = ctx.metrics
     return Response(m.render(), media_type=m.content_type)

@@ -1,12 +1,16 @@
 """The delivery app factory: settings in, a ready ASGI app out (or a loud start-up error).
 
-:func:`create_app` builds every collaborator once and wires them in this one
-place: the database (migrated), the object store, the catalog cache, the user
-authenticator, the URL signer, the rate limiter and the metrics. It sets the
-``app.state`` attributes the modules rely on (``db``, ``store``, ``settings``,
-``authenticator``) and then calls :func:`delivery.modules.install_modules`,
-which adds ``app.state.events`` (the event bus, :mod:`delivery.outbox`) and the
-modules' routes; the per-worker caches subscribe to it here.
+:func:`create_app` builds every collaborator once, in this one place: the database
+(migrated), the object store, the track resolver (the ``latest.json`` cache), the
+user authenticator, the URL signer, the rate limiter, the metrics, the event bus
+(:mod:`delivery.outbox`) and the modules' services. They form ONE typed container,
+:class:`delivery.services.Services`, attached as ``app.state.services`` and read by
+every route through the :data:`delivery.services.ServicesDep` dependency; the
+per-worker caches and the modules subscribe to the event bus here.
+
+``delivery serve`` passes the settings it loaded; a worker process of ``delivery
+serve --workers N`` builds its app with :func:`create_worker_app`, which reads them
+from the environment it inherited.
 """
 
 from __future__ import annotations
@@ -25,19 +29,27 @@ from fastapi_offline import FastAPIOffline
 
 from common.logs import configure_logging
 from common.serving import BodyLimit
-from delivery import api, credentials, modules, player
+from delivery import api, credentials, player
 from delivery.auth import JwksError, JwksKeySet, JwtAuthenticator
-from delivery.context import DeliveryContext
 from delivery.db import Database, DatabaseError, open_database
 from delivery.edge_health import EdgeHealth
 from delivery.errors import error_response, install_error_handlers
-from delivery.events import TIER_CHANGED, TRACK_PUBLISHED
+from delivery.events import TIER_CHANGED, TRACK_PUBLISHED, TRACK_REMOVED
 from delivery.keys import jwks_router
 from delivery.metrics import DeliveryMetrics, MetricsMiddleware
+from delivery.modules import api_admin, api_playlists, api_search, api_social
+from delivery.modules.container import build_modules
+from delivery.outbox import OutboxEventBus
 from delivery.ratelimit import open_rate_limiter
 from delivery.requestguard import RequestGuard
 from delivery.resolver import TrackResolver
-from delivery.settings import DeliverySettings, SettingsError, load_settings
+from delivery.services import Services
+from delivery.settings import (
+    DeliverySettings,
+    SettingsError,
+    load_settings,
+    require_user_token_keys,
+)
 from delivery.signing import build_signer
 from delivery.streams import StreamIssuer
 from delivery.tiers import TierResolver, TierStore
@@ -52,6 +64,7 @@ def build_authenticator(
     settings: DeliverySettings, tiers: TierStore, *, jwks_client: httpx.Client | None = None
 ) -> JwtAuthenticator:
     """The user-token verifier; the JWKS (if any) is fetched now, so a bad one fails start-up."""
+    require_user_token_keys(settings)
     secrets = credentials.user_jwt_secrets(settings, create=settings.dev_mode)
     jwks = None
     if settings.jwks:
@@ -120,25 +133,14 @@ def _document_security(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def create_app(
-    settings: DeliverySettings | None = None,
+def build_services(
+    settings: DeliverySettings,
     *,
     store: ObjectStore | None = None,
     db: Database | None = None,
     jwks_client: httpx.Client | None = None,
-) -> FastAPI:
-    """Build the delivery service. ``store``/``db`` override the settings (tests, embedding)."""
-    settings = settings or load_settings()
-    if not logging.getLogger().handlers:
-        # A worker process of `delivery serve --workers N` starts with no logging set up
-        # (uvicorn spawns it with log_config=None): the same JSON lines as the parent.
-        configure_logging("delivery", settings.log_level)
-    if settings.dev_mode:
-        log.warning(
-            "DELIVERY_DEV_MODE is on: missing secrets are generated under %s "
-            "(set DELIVERY_DEV_MODE=false in production)",
-            settings.data_dir,
-        )
+) -> Services:
+    """Every collaborator of one app, each built once (a bad setting raises here)."""
     store = store or _open_store(settings)
     db = db or open_migrated_database(settings)
     metrics = DeliveryMetrics()
@@ -146,7 +148,7 @@ def create_app(
         db, settings.entitlements, settings.default_tier, cache_ttl_s=settings.tier_cache_ttl_s
     )
     authenticator = build_authenticator(settings, tiers, jwks_client=jwks_client)
-    catalog = TrackResolver(
+    resolver = TrackResolver(
         store,
         ttl_s=settings.catalog_ttl_s,
         negative_ttl_s=settings.catalog_negative_ttl_s,
@@ -161,9 +163,10 @@ def create_app(
         interval_s=settings.edge_health_interval_s,
         registry=metrics.registry,
     )
+    signer = build_signer(settings, store, edge_health.is_up)
     issuer = StreamIssuer(
-        catalog=catalog,
-        signer=build_signer(settings, store, edge_health.is_up),
+        resolver=resolver,
+        signer=signer,
         entitlements=settings.entitlements,
         quality_bitrates=settings.quality_bitrates,
         default_tier=settings.default_tier,
@@ -173,18 +176,79 @@ def create_app(
         bind_client_ip=settings.bind_client_ip,
         metrics=metrics,
     )
-    context = DeliveryContext(
+    events = OutboxEventBus(
+        db,
+        max_attempts=settings.events_max_attempts,
+        poll_s=settings.events_poll_s,
+        lease_s=settings.events_lease_s,
+        retention_s=settings.events_retention_s,
+        redis_url=settings.redis_url,
+        registry=metrics.registry,
+    )
+    tiers.events = events  # tier changes are written with their event
+    return Services(
         settings=settings,
         db=db,
         store=store,
-        catalog=catalog,
+        resolver=resolver,
         tiers=tiers,
         authenticator=authenticator,
+        signer=signer,
         issuer=issuer,
         limiter=open_rate_limiter(settings, db),
         metrics=metrics,
+        events=events,
+        edge_health=edge_health,
+        modules=build_modules(settings, db, store, events, metrics.registry),
         admin_tokens=tuple(credentials.admin_tokens(settings, create=settings.dev_mode)),
     )
+
+
+def _subscribe(services: Services) -> None:
+    """Every event handler of the app, on its one bus.
+
+    The per-worker caches hear every change in EVERY worker process: a publication
+    (``encoder ingest --notify``, the admin endpoint, ``delivery catalog sync``) drops
+    the track's cached latest.json and any cached "no such track", and so does a removal
+    (``delivery catalog sync --prune``); a tier change drops
+    the user's cached tier. The modules' come first (search indexing, popularity, ...).
+    """
+    events, resolver, tiers = services.events, services.resolver, services.tiers
+    services.modules.subscribe_handlers(events)
+    for topic, name in (
+        (TRACK_PUBLISHED, "delivery.catalog.forget"),
+        (TRACK_REMOVED, "delivery.catalog.forget_removed"),
+    ):
+        events.subscribe(
+            topic,
+            lambda event: resolver.forget(str(event.payload.get("track_id", ""))),
+            name=name,
+            every_worker=True,
+        )
+    events.subscribe(
+        TIER_CHANGED,
+        lambda event: tiers.forget(str(event.payload.get("user_id", ""))),
+        name="delivery.tiers.forget",
+        every_worker=True,
+    )
+
+
+def create_app(
+    settings: DeliverySettings,
+    *,
+    store: ObjectStore | None = None,
+    db: Database | None = None,
+    jwks_client: httpx.Client | None = None,
+) -> FastAPI:
+    """Build the delivery service. ``store``/``db`` override the settings (tests, embedding)."""
+    if settings.dev_mode:
+        log.warning(
+            "DELIVERY_DEV_MODE is on: missing secrets are generated under %s "
+            "(set DELIVERY_DEV_MODE=false in production)",
+            settings.data_dir,
+        )
+    services = build_services(settings, store=store, db=db, jwks_client=jwks_client)
+    _subscribe(services)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -195,13 +259,13 @@ def create_app(
         # The dispatcher: other workers' and hosts' events (LISTEN/NOTIFY, Redis, polling).
         # Without a lifespan (in-process test clients) a worker still handles its own
         # events right after each commit.
-        app.state.events.start()
-        edge_health.start()
+        services.events.start()
+        services.edge_health.start()
         yield
-        edge_health.stop()
-        app.state.events.stop()
-        authenticator.close()
-        db.close()
+        services.edge_health.stop()
+        services.events.stop()
+        services.authenticator.close()
+        services.db.close()
 
     # /docs (Swagger UI) loads its script and styles from this service (the fastapi-offline
     # package ships them), never from a public CDN. ReDoc is off: its bundle fetches a logo
@@ -216,6 +280,7 @@ def create_app(
         "and answers with short-lived signed URLs.",
         lifespan=lifespan,
     )
+    app.state.services = services  # the one thing on app.state (delivery.services)
     install_error_handlers(app)
 
     @app.exception_handler(DatabaseError)
@@ -223,15 +288,11 @@ def create_app(
         log.error("database error on %s: %s", request.url.path, exc)
         return error_response(503, "database_unavailable", "the database is unavailable")
 
-    app.state.settings = settings
-    app.state.db = db
-    app.state.store = store
-    app.state.authenticator = authenticator
-    app.state.metrics = metrics
-    app.state.delivery = context
     app.include_router(api.router)
     app.include_router(jwks_router(settings))  # /.well-known/jwks.json: keys for edges
     app.include_router(player.router)  # the web player at /player (delivery.player)
+    for module in (api_playlists, api_search, api_social, api_admin):
+        app.include_router(module.router)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -241,28 +302,23 @@ def create_app(
         )
     # `/v1/me%0A` is not `/v1/me`; no NUL, lone surrogate or 1 MB-deep JSON (delivery.requestguard)
     app.add_middleware(RequestGuard)
-    app.add_middleware(MetricsMiddleware, metrics=metrics, access_log=settings.access_log)
+    app.add_middleware(MetricsMiddleware, metrics=services.metrics, access_log=settings.access_log)
     _document_security(app)
-    modules.install_modules(app)
-    # The per-worker caches hear every change through the one event bus (delivery.outbox),
-    # in EVERY worker process: a publication (``encoder ingest --notify``, the admin
-    # endpoint, ``delivery catalog sync``) drops the track's cached latest.json and any
-    # cached "no such track"; a tier change drops the user's cached tier.
-    events = app.state.events
-    events.subscribe(
-        TRACK_PUBLISHED,
-        lambda event: catalog.forget(str(event.payload.get("track_id", ""))),
-        name="delivery.catalog.forget",
-        every_worker=True,
-    )
-    events.subscribe(
-        TIER_CHANGED,
-        lambda event: tiers.forget(str(event.payload.get("user_id", ""))),
-        name="delivery.tiers.forget",
-        every_worker=True,
-    )
-    tiers.events = events  # tier changes are written with their event
     # Added last, so outermost: an oversized body is refused (413) before any parsing or
     # authentication sees it, on every route (DELIVERY_MAX_BODY_BYTES).
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, part="delivery")
     return app
+
+
+def create_worker_app() -> FastAPI:
+    """The app of one worker process of ``delivery serve --workers N`` (uvicorn's factory).
+
+    uvicorn starts each worker by importing this: the worker reads the settings from the
+    environment it inherited from ``delivery serve``, which has already loaded and checked
+    the same variables (so this cannot fail where the parent did not).
+    """
+    settings = load_settings()
+    if not logging.getLogger().handlers:
+        # uvicorn spawns the worker with log_config=None: the same JSON lines as the parent.
+        configure_logging("delivery", settings.log_level)
+    return create_app(settings)

@@ -10,8 +10,10 @@
     delivery events retry [--consumer NAME]           # requeue the dead ones
     delivery config                       # effective settings, secrets masked
 
-Settings come from ``DELIVERY_*`` variables (:mod:`delivery.settings`). Errors
-are one line on stderr and a non-zero exit: 2 for bad input or configuration.
+Settings come from ``DELIVERY_*`` variables (:mod:`delivery.settings`), read once
+in :func:`main` and handed to the command (the modules' commands included). Errors
+are one line on stderr (one per bad setting) and a non-zero exit: 2 for bad input
+or configuration.
 """
 
 from __future__ import annotations
@@ -24,11 +26,15 @@ import os
 import re
 import sys
 from collections.abc import Sequence
-from typing import get_args
 
 from common.logs import configure_logging
 from delivery.modules.cli import add_catalog_commands, add_events_commands
-from delivery.settings import DeliverySettings, SettingsError, load_settings
+from delivery.settings import (
+    DeliverySettings,
+    SettingsError,
+    load_settings,
+    require_user_token_keys,
+)
 
 _DURATION_RE = re.compile(r"(\d+)([smhd]?)")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -45,10 +51,6 @@ def parse_duration(text: str) -> int:
     if not m or int(m[1]) <= 0:
         raise CliError(f"invalid duration {text!r}: use e.g. 900, 15m, 1h or 2d")
     return int(m[1]) * _UNITS[m[2]]
-
-
-# The levels DELIVERY_LOG_LEVEL accepts, read before the settings are (logging starts first).
-_LOG_LEVELS = get_args(DeliverySettings.model_fields["log_level"].annotation)
 
 
 def is_loopback(host: str) -> bool:
@@ -68,16 +70,13 @@ def is_loopback(host: str) -> bool:
 def cmd_serve(args: argparse.Namespace, settings: DeliverySettings) -> int:
     import uvicorn
 
+    from common.metrics import multiprocess_metrics
     from common.serving import ConnectionLimits, uvicorn_options
     from delivery import credentials
     from delivery.app import create_app
 
-    if args.no_access_log:
-        os.environ["DELIVERY_ACCESS_LOG"] = "false"  # also for worker processes
-        settings = settings.model_copy(update={"access_log": False})
-    host = args.host or settings.host
-    port = args.port or settings.port
-    workers = args.workers or settings.workers
+    require_user_token_keys(settings)  # before any worker starts (each checks it again)
+    host, port, workers = settings.host, settings.port, settings.workers  # options included
     if settings.dev_mode and not settings.dev_mode_allow_remote and not is_loopback(host):
         raise CliError(
             f"DELIVERY_DEV_MODE is on and DELIVERY_HOST / --host {host!r} is not a loopback "
@@ -106,10 +105,16 @@ def cmd_serve(args: argparse.Namespace, settings: DeliverySettings) -> int:
     }
     if workers == 1:
         # Build the app here so a bad setting fails before the socket is bound.
-        uvicorn.run(create_app(settings), workers=1, **common)
+        with multiprocess_metrics("delivery", 1):  # an operator's PROMETHEUS_MULTIPROC_DIR
+            uvicorn.run(create_app(settings), workers=1, **common)
         return 0
     # Several workers: generate dev secrets and migrate once, in the parent, so workers
     # never race on first run; each worker then builds its own app from the environment.
+    if not settings.access_log:
+        # The CLI's one environment write: the workers read their settings from the
+        # environment they inherit (delivery.app.create_worker_app), and --no-access-log
+        # must reach them.
+        os.environ["DELIVERY_ACCESS_LOG"] = "false"
     credentials.user_jwt_secrets(settings, create=settings.dev_mode)
     credentials.admin_tokens(settings, create=settings.dev_mode)
     if settings.signer == "edge":
@@ -117,7 +122,9 @@ def cmd_serve(args: argparse.Namespace, settings: DeliverySettings) -> int:
     from delivery.app import open_migrated_database
 
     open_migrated_database(settings).close()
-    uvicorn.run("delivery.app:create_app", factory=True, workers=workers, **common)
+    # One scrape of /metrics reports every worker (common.metrics).
+    with multiprocess_metrics("delivery", workers):
+        uvicorn.run("delivery.app:create_worker_app", factory=True, workers=workers, **common)
     return 0
 
 
@@ -213,10 +220,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the HTTP service (default 127.0.0.1:8000)")
     serve.add_argument("--host", help="listen address (DELIVERY_HOST)")
-    serve.add_argument("--port", type=int, help="listen port (DELIVERY_PORT)")
-    serve.add_argument("--workers", type=int, help="worker processes (DELIVERY_WORKERS)")
-    serve.add_argument("--no-access-log", action="store_true", help="no per-request log lines")
-    serve.set_defaults(handler=cmd_serve)
+    serve.add_argument("--port", help="listen port (DELIVERY_PORT)")
+    serve.add_argument("--workers", help="worker processes (DELIVERY_WORKERS)")
+    serve.add_argument(
+        "--no-access-log",
+        dest="access_log",
+        action="store_const",
+        const=False,
+        help="no per-request log lines (DELIVERY_ACCESS_LOG=false)",
+    )
+    serve.set_defaults(
+        handler=cmd_serve,
+        options={
+            "host": "--host",
+            "port": "--port",
+            "workers": "--workers",
+            "access_log": "--no-access-log",
+        },
+    )
 
     users = sub.add_parser("users", help="subscription tiers in the delivery database")
     users_sub = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
@@ -236,30 +257,36 @@ def build_parser() -> argparse.ArgumentParser:
     config = sub.add_parser("config", help="print the effective settings (secrets masked)")
     config.set_defaults(handler=cmd_config)
 
-    # The modules (playlists, search, social) add their own commands, e.g. `catalog sync`.
-    # They set `func(args)`; ours set `handler(args, settings)`.
+    # The modules (playlists, search, social) add their own commands, e.g. `catalog sync`;
+    # every command sets `handler(args, settings)`.
     add_catalog_commands(sub)
     add_events_commands(sub)
     return parser
 
 
+def _error(exc: Exception) -> int:
+    # One line per problem (a SettingsError holds one line per bad setting).
+    for line in str(exc).splitlines() or [type(exc).__name__]:
+        print(f"delivery: error: {line}", file=sys.stderr)
+    return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    level = os.environ.get("DELIVERY_LOG_LEVEL", "info").lower()
-    configure_logging("delivery", level if level in _LOG_LEVELS else "info")
+    args = build_parser().parse_args(argv)
+    # A command's options override settings (`serve --port`, `catalog sync --store`): each
+    # is stored under its field's name, validated with the environment and named (by its
+    # option) in the error lines.
+    options: dict[str, str] = getattr(args, "options", {})
+    overrides = {field: getattr(args, field) for field in options}
     try:
-        handler = getattr(args, "handler", None)
-        if handler is None:
-            func = getattr(args, "func", None)
-            if func is None:
-                parser.error(f"command {args.command!r} has no handler")
-            result = func(args)
-            return int(result or 0)
-        return handler(args, load_settings())
+        settings = load_settings(options, **{k: v for k, v in overrides.items() if v is not None})
+    except SettingsError as exc:
+        return _error(exc)
+    configure_logging("delivery", settings.log_level)
+    try:
+        return int(args.handler(args, settings) or 0)
     except (CliError, SettingsError) as exc:
-        print(f"delivery: error: {exc}", file=sys.stderr)
-        return 2
+        return _error(exc)
     except KeyboardInterrupt:
         return 130
 

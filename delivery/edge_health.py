@@ -70,6 +70,8 @@ class EdgeHealth:
                 "1 when the edge answered its last probe",
                 ["edge"],
                 registry=registry,
+                # Shared state (edge_health rows): with several workers, the latest reading.
+                multiprocess_mode="livemostrecent",
             )  # fmt: skip
             if registry is not None
             else None

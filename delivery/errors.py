@@ -13,12 +13,13 @@ logged 500 with an opaque body — and a test failure, since bad input must be 4
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from common.errors import error_payload
 
 log = logging.getLogger("delivery.errors")
 
@@ -72,14 +73,10 @@ class ServiceUnavailable(ApiError):
     status, code = 503, "service_unavailable"
 
 
-def error_body(status: int, code: str, message: str) -> dict[str, Any]:
-    return {"error": {"status": status, "code": code, "message": message}}
-
-
 def error_response(
     status: int, code: str, message: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
-    return JSONResponse(error_body(status, code, message), status_code=status, headers=headers)
+    return JSONResponse(error_payload(status, code, message), status_code=status, headers=headers)
 
 
 _STATUS_CODES = {

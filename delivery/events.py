@@ -4,6 +4,8 @@ Topics (payloads are small JSON-able dicts):
 
 ``track.published``   ``{"track_id", "version"}``    -> search indexing (durable),
                                                         catalogue cache forget (every worker)
+``track.removed``     ``{"track_id"}``                -> catalogue cache forget (every worker):
+                                                        ``delivery catalog sync --prune``
 ``track.indexed``     ``{"track_ids"}``              -> hot-playlist pages holding those
                                                         tracks dropped (every worker)
 ``tier.changed``      ``{"user_id", "tier"}``        -> tier cache forget (every worker)
@@ -38,6 +40,7 @@ PLAYLIST_CHANGED = "playlist.changed"
 PLAY_RECORDED = "play.recorded"
 TIER_CHANGED = "tier.changed"
 TRACK_INDEXED = "track.indexed"
+TRACK_REMOVED = "track.removed"
 
 _TOPIC_RE = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
 

@@ -1,6 +1,9 @@
 """Prometheus metrics of the delivery service (``GET /metrics``).
 
-One registry per app, so several apps in one process (tests) never collide.
+One registry per app, so several apps in one process (tests) never collide. With
+``delivery serve --workers N`` the workers share their metrics through
+prometheus-client's multiprocess mode and one scrape reports every worker
+(:mod:`common.metrics`): counters and histograms summed over the workers.
 
 * ``delivery_http_requests_total{method,route,status}`` and
   ``delivery_http_request_duration_seconds{method,route}`` — ``route`` is the
@@ -15,21 +18,20 @@ One registry per app, so several apps in one process (tests) never collide.
 
 from __future__ import annotations
 
-import logging
-import time
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
-from prometheus_client.exposition import generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from common.connections import ConnectionCollector
-from common.logs import REQUEST_ID_HEADER_BYTES, request_id_from_scope, request_id_var
+from common.metrics import CONTENT_TYPE
+from common.metrics import render as render_registry
+from common.request_wrapper import Request, RequestWrapper
 
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
 class DeliveryMetrics:
-    content_type = CONTENT_TYPE_LATEST
+    content_type = CONTENT_TYPE
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
@@ -85,59 +87,32 @@ class DeliveryMetrics:
         self._child(self.stream_answers, tier, str(bitrate), "true" if capped else "false").inc()
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        """This worker's registry, or every worker's metrics (common.metrics)."""
+        return render_registry(self.registry)
 
 
-_access = logging.getLogger("delivery.access")
-_QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
+def _route_template(scope: dict) -> str:
+    """The matched route's template (``/v1/tracks/{track_id}/stream``), never the raw path."""
+    return getattr(scope.get("route"), "path", None) or "unmatched"
 
 
-class MetricsMiddleware:
-    """A lean ASGI middleware observing every HTTP request: metrics by route template, the
-    request id (``X-Request-Id``, reused when the client sent a well-formed one, echoed in the
-    response and bound to every log line of the request), and one JSON access-log line."""
+class MetricsMiddleware(RequestWrapper):
+    """Delivery's :class:`common.request_wrapper.RequestWrapper`: the request id
+    (``X-Request-Id``, reused when well-formed, echoed, bound to every log line of the
+    request), ``delivery_http_requests_total`` / ``..._duration_seconds`` by route
+    template, and one JSON access-log line (``delivery.access``) per request."""
 
     def __init__(self, app: Any, metrics: DeliveryMetrics, access_log: bool = True) -> None:
-        self.app = app
         self.metrics = metrics
-        self.access_log = access_log
+        super().__init__(
+            app,
+            part="delivery",
+            observe=self._observe,
+            route=_route_template,
+            access_log=access_log,
+        )
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500
-        request_id = request_id_from_scope(scope)
-        token = request_id_var.set(request_id)
-        rid_header = (REQUEST_ID_HEADER_BYTES, request_id.encode())
-
-        async def send_status(message: dict) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [*message.get("headers", ()), rid_header]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            elapsed = time.perf_counter() - start
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
-            self.metrics.observe_request(scope["method"], template, status, elapsed)
-            if self.access_log and template not in _QUIET_ROUTES:
-                _access.info(
-                    "%s %s %d",
-                    scope["method"],
-                    scope["path"],
-                    status,
-                    extra={
-                        "method": scope["method"],
-                        "path": scope["path"],
-                        "route": template,
-                        "status": status,
-                        "ms": round(elapsed * 1000, 2),
-                    },
-                )
-            request_id_var.reset(token)
+    def _observe(self, request: Request) -> None:
+        self.metrics.observe_request(
+            request.method, request.route or "unmatched", request.status, request.seconds
+        )

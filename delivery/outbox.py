@@ -174,6 +174,8 @@ class OutboxMetrics:
             "Newest event seq minus the consumer's position (durable consumers)",
             ["consumer"],
             registry=r,
+            # Shared state (the database): with several workers, the latest reading wins.
+            multiprocess_mode="livemostrecent",
         )
 
 
@@ -220,7 +222,6 @@ class OutboxEventBus:
         self._listen_conn: Any = None
         self._redis: Any = None
         self._last_retention = 0.0
-        self.cycles = 0
 
     # -- the port -------------------------------------------------------------------------
 
@@ -302,7 +303,6 @@ class OutboxEventBus:
             return 0
         with self._cycle:
             self._dispatching.active = True
-            self.cycles += 1
             handled = 0
             try:
                 handled += self._tail_local()

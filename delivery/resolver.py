@@ -16,7 +16,6 @@ the caches are only touched on the event loop (cachetools is not thread-safe).
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from typing import Any, TypeVar
 import anyio.to_thread
 from cachetools import LRUCache, TTLCache
 
+from common.singleflight import SingleFlight
 from delivery.errors import ApiError
 from origin import errors as store_errors
 from origin.errors import ManifestError, StoreError, StoreUnavailable
@@ -127,7 +127,7 @@ class TrackResolver:
             TTLCache(maxsize, negative_ttl_s, timer=clock) if negative_ttl_s > 0 else None
         )
         self._tracks: LRUCache[tuple[str, str], Track] = LRUCache(maxsize)
-        self._inflight: dict[Any, asyncio.Future] = {}
+        self._flights = SingleFlight()
         # Track ids to drop from the caches, queued from any thread (deque appends are
         # atomic) and applied on the event loop, the only place the caches are touched.
         self._to_forget: deque[str] = deque()
@@ -201,23 +201,7 @@ class TrackResolver:
 
     async def _once(self, key: Any, load: Callable[..., T], *args: Any) -> T:
         """Run ``load(*args)`` in a thread, sharing one run among concurrent callers."""
-        waiting = self._inflight.get(key)
-        if waiting is not None:
-            return await asyncio.shield(waiting)
-        future = asyncio.get_running_loop().create_future()
-        self._inflight[key] = future
-        try:
-            result = await anyio.to_thread.run_sync(load, *args)
-        except BaseException as exc:
-            error = exc if isinstance(exc, Exception) else CatalogUnavailable("request cancelled")
-            future.set_exception(error)
-            future.exception()  # mark retrieved: no waiter is not an error
-            raise
-        else:
-            future.set_result(result)
-            return result
-        finally:
-            self._inflight.pop(key, None)
+        return await self._flights.run(key, lambda: anyio.to_thread.run_sync(load, *args))
 
     def _count_store_read(self) -> None:
         self.store_reads += 1

@@ -1,133 +1,18 @@
-"""Typed settings of the delivery service: environment variables with the ``DELIVERY_`` prefix.
+"""Delivery's settings: ``DELIVERY_*`` environment variables, one :class:`DeliverySettings`.
 
-Read once at start-up (:func:`load_settings`) and validated loudly: a setting
-that cannot work stops the process with a message naming the variable, never
-a failure at the first request.
-
-Every setting, its default and what it is for:
-
-Service
-    ``DELIVERY_DEV_MODE`` (``false``)       Opt-in (``make run`` turns it on): generate
-                                            missing dev secrets/keys under
-                                            ``DELIVERY_DATA_DIR`` at first run (mode 0600) and
-                                            let anyone mint demo-user tokens at
-                                            ``POST /v1/dev/token``. Off: every secret must be
-                                            configured and nothing is generated.
-    ``DELIVERY_DEV_MODE_ALLOW_REMOTE`` (``false``)  ``delivery serve`` refuses to listen on a
-                                            non-loopback address in dev mode unless this is
-                                            ``true``.
-    ``DELIVERY_DATA_DIR`` (``./data``)      Where dev secrets (``secrets/``) and keys
-                                            (``keys/``) are generated.
-    ``DELIVERY_HOST`` / ``DELIVERY_PORT``   Listen address (``127.0.0.1:8000``).
-    ``DELIVERY_WORKERS`` (``WEB_CONCURRENCY`` or ``1``)  worker processes of ``delivery serve``.
-    ``DELIVERY_FORWARDED_ALLOW_IPS``        Proxies whose X-Forwarded-For is trusted for
-                                            the client address (``127.0.0.1``).
-    ``DELIVERY_STORE`` (``file://./data/origin``)  Object store holding the catalog.
-    ``DELIVERY_DATABASE_URL`` (``sqlite:///./data/delivery.db``)  Users/tiers and modules.
-    ``DELIVERY_CORS_ORIGINS`` (empty)       Comma-separated origins allowed by CORS.
-    ``DELIVERY_LOG_LEVEL`` (``info``)       ``DELIVERY_ACCESS_LOG`` (``true``): uvicorn's
-                                            per-request log line.
-    ``DELIVERY_MAX_HEADER_BYTES`` (``16384``)  Largest request head (request line and headers);
-                                            larger: 431 and the connection closed.
-    ``DELIVERY_HEADER_TIMEOUT_S`` (``10``)  Time to receive a request's headers, from the
-                                            connection's opening or a keep-alive request's
-                                            first byte; then 408 and closed.
-    ``DELIVERY_IDLE_TIMEOUT_S`` (``5``)     A connection idle this long (no byte since it
-                                            opened, or between keep-alive requests) is closed.
-    ``DELIVERY_BODY_TIMEOUT_S`` (``30``)    Longest pause in a request body still being sent;
-                                            then 408 (or a plain close) and closed.
-    ``DELIVERY_MAX_CONNECTIONS`` (``1024``) Open connections per worker; the next one gets
-                                            503 and is closed (see :mod:`common.serving`).
-    ``DELIVERY_MAX_BODY_BYTES`` (``1048576``)  Largest request body, checked before parsing
-                                            and authentication (413 ``body_too_large``).
-
-User authentication (JWT bearer tokens)
-    ``DELIVERY_JWT_HS256_SECRETS``          Comma-separated HS256 secrets (>= 32 bytes each).
-    ``DELIVERY_JWT_HS256_SECRET_FILE``      File holding one more secret; in dev mode it
-                                            defaults to ``{data_dir}/secrets/user-jwt`` and
-                                            is generated at first run.
-    ``DELIVERY_JWKS``                       JWKS URL (http/https) or file path with RS256 /
-                                            ES256 / EdDSA public keys.
-    ``DELIVERY_JWT_ALGORITHMS`` (``HS256,RS256,ES256,EdDSA``)  The allow-list.
-    ``DELIVERY_JWT_ISSUER`` (``audiocdn``)  Required ``iss``; empty disables the check.
-    ``DELIVERY_JWT_AUDIENCE`` (``audiocdn-delivery``)  Required ``aud``; empty disables it.
-    ``DELIVERY_JWT_LEEWAY_S`` (``30``)      Clock skew allowed on exp/nbf/iat.
-    ``DELIVERY_JWT_CACHE_TTL_S`` (``60``)   How long a verified token's claims are reused.
-    ``DELIVERY_JWKS_CACHE_TTL_S`` (``300``) JWKS refresh period.
-    ``DELIVERY_JWKS_MIN_REFRESH_INTERVAL_S`` (``30``)  Rate limit on refreshes triggered by
-                                            an unknown ``kid``.
-    ``DELIVERY_JWKS_TIMEOUT_S`` (``5``)
-
-Subscriptions and entitlements
-    ``DELIVERY_TIER_CLAIM`` (``tier``)      Token claim trusted for the tier; empty = database only.
-    ``DELIVERY_DEFAULT_TIER`` (``free``)    Tier of users the database does not know.
-    ``DELIVERY_ENTITLEMENTS`` (``{"free":[96,160],"premium":[96,160,320]}``)  JSON.
-    ``DELIVERY_QUALITY_BITRATES`` (``{"low":96,"normal":160,"high":320}``)  JSON;
-                                            ``auto`` is always the tier's best.
-    ``DELIVERY_TIER_CACHE_TTL_S`` (``10``)  How long a worker trusts a cached tier lookup
-                                            (``tier.changed`` events forget it at once).
-    ``DELIVERY_ADMIN_TOKENS``               Comma-separated admin bearer tokens.
-    ``DELIVERY_ADMIN_TOKEN_FILE``           One more; dev default
-                                            ``{data_dir}/secrets/delivery-admin-token``.
-
-Catalog
-    ``DELIVERY_CATALOG_TTL_S`` (``30``)     How long ``latest.json`` is cached (every worker
-                                            forgets a track on its ``track.published``).
-    ``DELIVERY_CATALOG_NEGATIVE_TTL_S`` (``5``)  How long "no such track" is cached.
-    ``DELIVERY_CATALOG_CACHE_SIZE`` (``10000``)
-
-Signed URLs
-    ``DELIVERY_SIGNER`` (``edge``)          edge | nginx | cloudfront | cloudcdn | s3 | gcs.
-    ``DELIVERY_EDGE_URL`` (``http://127.0.0.1:8080``)  Base URL for edge, nginx, cloudfront
-                                            and cloudcdn URLs (s3/gcs use the store).
-    ``DELIVERY_EDGE_URLS`` (empty)          Several edges instead: ``[region=]url,...``; each
-                                            object goes to one of them by rendezvous hashing
-                                            over the healthy edges of the client's region
-                                            (:mod:`delivery.edge_routing`).
-    ``DELIVERY_REGION_HEADER`` (empty)      Request header naming the client's region, set
-                                            (and overwritten) by the load balancer.
-    ``DELIVERY_EDGE_HEALTH_PATH`` (``/readyz``)  Probed on each edge; empty: no probing.
-    ``DELIVERY_EDGE_HEALTH_INTERVAL_S`` (``2``)  Probe period, shared by all workers and hosts.
-    ``DELIVERY_URL_TTL_S`` (``900``)        Base lifetime of a URL ...
-    ``DELIVERY_URL_TTL_DURATION_FACTOR`` (``2.0``)  ... stretched to this many track durations
-    ``DELIVERY_URL_TTL_MAX_S`` (``86400``)  ... and never beyond this (at most 24 h).
-    ``DELIVERY_BIND_CLIENT_IP`` (``false``) Bind URLs to the caller's address.
-    ``DELIVERY_RATE_LIMIT_PER_S`` (``5``)   URL issuances per user per second, shared by
-                                            every worker and host; ``0`` disables the limit.
-    ``DELIVERY_RATE_LIMIT_BURST`` (``30``)  Issuances a rested user may make at once.
-    ``DELIVERY_REDIS_URL`` (unset)          ``redis://host:port/db``: the rate limits live
-                                            in Redis instead of the database, and a written
-                                            event wakes every worker through its pub/sub.
-    ``DELIVERY_EVENTS_POLL_S`` (``0.25``)   Each worker reads the event outbox at least this
-                                            often (SQLite's only cross-process signal).
-    ``DELIVERY_EVENTS_LEASE_S`` (``5``)     A once-per-deployment consumer's lease: a dead
-                                            worker's share is taken over within this.
-    ``DELIVERY_EVENTS_RETENTION_S`` (``604800``)  Age after which handled events are deleted.
-    ``DELIVERY_EVENTS_MAX_ATTEMPTS`` (``8``)  Deliveries before an event is dead-lettered.
-                                            (These four are read with the modules' settings,
-                                            :mod:`delivery.modules.settings`; the bus is
-                                            :mod:`delivery.outbox`.)
-    edge:       ``DELIVERY_SIGNING_KEY_FILE`` (``{data_dir}/keys/stream-signing.pem``, Ed25519,
-                generated with its ``.pub.pem`` in dev mode), or ``DELIVERY_SIGNING_HS256_SECRET``
-                instead; ``DELIVERY_SIGNING_KID`` overrides the derived key id.
-                ``DELIVERY_SIGNING_EXTRA_PUBLIC_KEYS`` (empty): comma-separated Ed25519 public
-                key PEM files published beside the signing key's public key in the stream JWKS
-                (``GET /.well-known/jwks.json``, what edges with ``EDGE_TOKEN_JWKS_URL`` fetch):
-                the rotation overlap. HS256 secrets are never published.
-    nginx:      ``DELIVERY_NGINX_SECRET`` or ``DELIVERY_NGINX_SECRET_FILE``;
-                ``DELIVERY_NGINX_EXPRESSION`` (``$secure_link_expires$uri $secret``) — the same
-                expression as nginx's ``secure_link_md5`` with ``$secret`` for the secret.
-    cloudfront: ``DELIVERY_CLOUDFRONT_KEY_PAIR_ID``, ``DELIVERY_CLOUDFRONT_PRIVATE_KEY_FILE``,
-                ``DELIVERY_CLOUDFRONT_POLICY`` (``canned``; ``custom`` adds an IP range),
-                ``DELIVERY_CLOUDFRONT_IP_PREFIX_V4`` (``32``) / ``_V6`` (``64``).
-    cloudcdn:   ``DELIVERY_CLOUDCDN_KEY_NAME``, ``DELIVERY_CLOUDCDN_KEY`` or ``_KEY_FILE``
-                (base64url, 16 bytes), ``DELIVERY_CLOUDCDN_MODE`` (``url`` | ``url_prefix``).
+Every variable is described once, in its ``Field(description=...)``; the README's
+table is generated from those (``python -m scripts.settings_tables``). The
+``delivery`` command line reads them once (:func:`load_settings`, in
+:func:`delivery.cli.main`) and hands the model down to whatever it runs, the app
+factory and the modules included. A value that cannot work stops the command with
+one line naming the variable and exit status 2, never a failure at the first request.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -144,7 +29,16 @@ from common.limits import (
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_HEADER_BYTES,
 )
-from common.setting_values import CommaList, setting_error_lines, split_commas
+from common.setting_values import (
+    BODY_TIMEOUT_DOC,
+    HEADER_TIMEOUT_DOC,
+    IDLE_TIMEOUT_DOC,
+    MAX_CONNECTIONS_DOC,
+    MAX_HEADER_BYTES_DOC,
+    CommaList,
+    setting_error_lines,
+    split_commas,
+)
 from common.signing_keys import check_hs256_secrets
 from common.workers import MAX_WORKERS, web_concurrency
 from delivery.edge_routing import Edge, parse_edges
@@ -163,89 +57,387 @@ class SettingsError(ValueError):
 
 
 class DeliverySettings(BaseSettings):
-    """All settings of the delivery service (see the module docstring for each one)."""
+    """Every setting of the delivery service and its modules (playlists, search, social, events).
+
+    Descriptions are the README's table (generated from them): keep them short and exact.
+    """
 
     model_config = SettingsConfigDict(
         env_prefix="DELIVERY_", extra="ignore", validate_default=True, frozen=True
     )
 
-    dev_mode: bool = False
-    dev_mode_allow_remote: bool = False
-    data_dir: Path = Path("data")
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=1, le=65535)
-    workers: int = Field(default_factory=web_concurrency, ge=1, le=MAX_WORKERS)
-    forwarded_allow_ips: str = "127.0.0.1"
-    store: str = "file://./data/origin"
-    database_url: str = "sqlite:///./data/delivery.db"
-    cors_origins: CommaList = []
-    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
-    access_log: bool = True
-    max_header_bytes: int = Field(DEFAULT_MAX_HEADER_BYTES, ge=1024, le=1 << 20)
-    header_timeout_s: float = Field(DEFAULT_HEADER_TIMEOUT_S, gt=0, le=3600)
-    idle_timeout_s: float = Field(DEFAULT_IDLE_TIMEOUT_S, gt=0, le=3600)
-    body_timeout_s: float = Field(DEFAULT_BODY_TIMEOUT_S, gt=0, le=3600)
-    max_connections: int = Field(DEFAULT_MAX_CONNECTIONS, ge=1, le=1_000_000)
-    max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, ge=1024, le=1 << 30)
+    # -- the service -----------------------------------------------------------------
+    dev_mode: bool = Field(
+        False,
+        description="opt-in (`make run` sets `true`): generate missing dev secrets and keys "
+        "under `DELIVERY_DATA_DIR` (mode 0600) and enable the demo-user picker of the player "
+        "and `POST /v1/dev/token` (anyone can mint demo-user tokens); off, every secret must "
+        "be configured and nothing is generated",
+    )
+    dev_mode_allow_remote: bool = Field(
+        False,
+        description="in dev mode `delivery serve` refuses a non-loopback `DELIVERY_HOST` / "
+        "`--host` (exit 2) unless this is `true`",
+    )
+    data_dir: Path = Field(
+        Path("data"), description="where dev secrets (`secrets/`) and keys (`keys/`) live"
+    )
+    host: str = Field("127.0.0.1", description="listen address (`--host` overrides)")
+    port: int = Field(8000, ge=1, le=65535, description="listen port (`--port` overrides)")
+    workers: int = Field(
+        default_factory=web_concurrency,
+        ge=1,
+        le=MAX_WORKERS,
+        description="uvicorn worker processes of `delivery serve` (`--workers` overrides)",
+        json_schema_extra={"shown_default": "`WEB_CONCURRENCY`, else `1`"},
+    )
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1",
+        description="proxies whose X-Forwarded-For is trusted for the client address",
+    )
+    store: str = Field(
+        "file://./data/origin",
+        description="the object store holding the catalogue (`file://`, `s3://`, `gs://`, as "
+        "`ORIGIN_STORE`); `delivery catalog sync --store` overrides",
+    )
+    database_url: str = Field(
+        "sqlite:///./data/delivery.db",
+        description="users/tiers, the modules and the event outbox: `sqlite:///path` (WAL) or "
+        "`postgresql://user:pass@host:port/db` (psycopg 3 pool; needs permission to "
+        "`CREATE EXTENSION pg_trgm, unaccent`); `--database` of the `catalog` and `events` "
+        "commands overrides",
+    )
+    cors_origins: CommaList = Field([], description="comma-separated origins allowed by CORS")
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
+        "info", description="`debug`, `info`, `warning`, `error` or `critical`"
+    )
+    access_log: bool = Field(
+        True,
+        description="one JSON access line per request (`delivery serve --no-access-log` turns "
+        "it off)",
+    )
+    max_header_bytes: int = Field(
+        DEFAULT_MAX_HEADER_BYTES, ge=1024, le=1 << 20, description=MAX_HEADER_BYTES_DOC
+    )
+    header_timeout_s: float = Field(
+        DEFAULT_HEADER_TIMEOUT_S, gt=0, le=3600, description=HEADER_TIMEOUT_DOC
+    )
+    idle_timeout_s: float = Field(
+        DEFAULT_IDLE_TIMEOUT_S, gt=0, le=3600, description=IDLE_TIMEOUT_DOC
+    )
+    body_timeout_s: float = Field(
+        DEFAULT_BODY_TIMEOUT_S, gt=0, le=3600, description=BODY_TIMEOUT_DOC
+    )
+    max_connections: int = Field(
+        DEFAULT_MAX_CONNECTIONS, ge=1, le=1_000_000, description=MAX_CONNECTIONS_DOC
+    )
+    max_body_bytes: int = Field(
+        DEFAULT_MAX_BODY_BYTES,
+        ge=1024,
+        le=1 << 30,
+        description="largest request body, refused (413 `body_too_large`) before parsing or "
+        "authentication; a larger `Content-Length` is not read at all",
+    )
 
-    jwt_hs256_secrets: CommaList = []
-    jwt_hs256_secret_file: Path | None = None
-    jwks: str | None = None
-    jwt_algorithms: CommaList = list(SUPPORTED_JWT_ALGORITHMS)
-    jwt_issuer: str | None = "audiocdn"
-    jwt_audience: str | None = "audiocdn-delivery"
-    jwt_leeway_s: int = Field(30, ge=0, le=300)
-    jwt_cache_size: int = Field(10000, ge=0)
-    jwt_cache_ttl_s: float = Field(60.0, ge=0)
-    jwks_cache_ttl_s: float = Field(300.0, gt=0)
-    jwks_min_refresh_interval_s: float = Field(30.0, ge=0)
-    jwks_timeout_s: float = Field(5.0, gt=0, le=60)
+    # -- user authentication (JWT bearer tokens) -----------------------------------------
+    jwt_hs256_secrets: CommaList = Field(
+        [], description="comma-separated HS256 secrets of user tokens (>= 32 bytes each)"
+    )
+    jwt_hs256_secret_file: Path | None = Field(
+        None,
+        description="a file holding one more HS256 secret; in dev mode it defaults to "
+        "`DELIVERY_DATA_DIR/secrets/user-jwt`, generated at first run",
+        json_schema_extra={"shown_default": "unset (dev mode: `./data/secrets/user-jwt`)"},
+    )
+    jwks: str | None = Field(
+        None,
+        description="JWKS URL (http/https) or file with RS256 / ES256 / EdDSA public keys "
+        "(cached, refreshed on an unknown `kid`)",
+    )
+    jwt_algorithms: CommaList = Field(
+        list(SUPPORTED_JWT_ALGORITHMS),
+        description="the allow-list (`none` is never accepted; each key is bound to its own "
+        "algorithm)",
+    )
+    jwt_issuer: str | None = Field("audiocdn", description="required `iss` (empty disables)")
+    jwt_audience: str | None = Field(
+        "audiocdn-delivery", description="required `aud` (empty disables)"
+    )
+    jwt_leeway_s: int = Field(
+        30, ge=0, le=300, description="clock skew allowed on `exp`, `nbf` and `iat`"
+    )
+    jwt_cache_size: int = Field(10000, ge=0, description="verified user tokens remembered")
+    jwt_cache_ttl_s: float = Field(
+        60, ge=0, description="how long a verified token's claims are reused"
+    )
+    jwks_cache_ttl_s: float = Field(300, gt=0, description="JWKS refresh period")
+    jwks_min_refresh_interval_s: float = Field(
+        30, ge=0, description="rate limit on JWKS refreshes triggered by unknown `kid`s"
+    )
+    jwks_timeout_s: float = Field(5, gt=0, le=60, description="JWKS fetch timeout")
 
-    tier_claim: str | None = "tier"
-    default_tier: str = "free"
-    entitlements: dict[str, list[int]] = {"free": [96, 160], "premium": [96, 160, 320]}
-    quality_bitrates: dict[str, int] = {"low": 96, "normal": 160, "high": 320}
-    tier_cache_ttl_s: float = Field(10.0, ge=0)
-    admin_tokens: CommaList = []
-    admin_token_file: Path | None = None
+    # -- subscriptions and entitlements ----------------------------------------------------
+    tier_claim: str | None = Field(
+        "tier", description="token claim trusted for the tier; empty: the database only"
+    )
+    default_tier: str = Field(
+        "free", description="tier of users nobody configured (a tier of `DELIVERY_ENTITLEMENTS`)"
+    )
+    entitlements: dict[str, list[int]] = Field(
+        {"free": [96, 160], "premium": [96, 160, 320]},
+        description="JSON: tier -> the bitrates it may stream",
+        json_schema_extra={"shown_default": '`{"free":[96,160],"premium":[96,160,320]}`'},
+    )
+    quality_bitrates: dict[str, int] = Field(
+        {"low": 96, "normal": 160, "high": 320},
+        description="JSON: `quality=` -> bitrate; `auto` is always the tier's best",
+        json_schema_extra={"shown_default": '`{"low":96,"normal":160,"high":320}`'},
+    )
+    tier_cache_ttl_s: float = Field(
+        10,
+        ge=0,
+        description="how long a worker trusts a cached tier (a change reaches every worker at "
+        "once through a `tier.changed` event; this is the fallback)",
+    )
+    admin_tokens: CommaList = Field(
+        [],
+        description="comma-separated admin bearer tokens (>= 16 characters each) for "
+        "`/v1/admin/...`; with none (nor a token file) those answer 503 `admin_disabled`",
+    )
+    admin_token_file: Path | None = Field(
+        None,
+        description="a file holding one more admin token; in dev mode it defaults to "
+        "`DELIVERY_DATA_DIR/secrets/delivery-admin-token`, generated at first run",
+        json_schema_extra={
+            "shown_default": "unset (dev mode: `./data/secrets/delivery-admin-token`)"
+        },
+    )
 
-    catalog_ttl_s: float = Field(30.0, ge=0)
-    catalog_negative_ttl_s: float = Field(5.0, ge=0)
-    catalog_cache_size: int = Field(10000, ge=1)
+    # -- the catalogue (latest.json cache) ---------------------------------------------------
+    catalog_ttl_s: float = Field(
+        30,
+        ge=0,
+        description="how long `latest.json` is cached (a `track.published` event, from "
+        "`--notify`, the admin endpoint or `catalog sync`, refreshes every worker at once)",
+    )
+    catalog_negative_ttl_s: float = Field(
+        5,
+        ge=0,
+        description='how long "no such track" is cached (dropped by `track.published` too)',
+    )
+    catalog_cache_size: int = Field(10000, ge=1, description="tracks cached per worker")
 
-    signer: SignerName = "edge"
-    edge_url: str = "http://127.0.0.1:8080"
-    edge_urls: str = ""
-    region_header: str = ""
-    edge_health_path: str = "/readyz"
-    edge_health_interval_s: float = Field(2.0, gt=0, le=300)
-    url_ttl_s: int = Field(900, ge=10, le=MAX_URL_TTL_S)
-    url_ttl_duration_factor: float = Field(2.0, ge=0, le=100)
-    url_ttl_max_s: int = Field(MAX_URL_TTL_S, ge=10, le=MAX_URL_TTL_S)
-    bind_client_ip: bool = False
-    rate_limit_per_s: float = Field(5.0, ge=0)
-    rate_limit_burst: int = Field(30, ge=1)
-    redis_url: str | None = None
+    # -- signed URLs -------------------------------------------------------------------------
+    signer: SignerName = Field(
+        "edge", description="`edge`, `nginx`, `cloudfront`, `cloudcdn`, `s3` or `gcs`"
+    )
+    edge_url: str = Field(
+        "http://127.0.0.1:8080",
+        description="base URL of signed URLs (edge, nginx, CloudFront, Cloud CDN; `s3` and "
+        "`gcs` presign the store's own URLs)",
+    )
+    edge_urls: str = Field(
+        "",
+        description="several edges instead, `[region=]url,...`: each object is signed for ONE "
+        "edge, by rendezvous hashing over the healthy edges of the client's region (all "
+        "healthy edges when the region has none); losing an edge moves only its objects",
+    )
+    region_header: str = Field(
+        "",
+        description="request header carrying the client's region (set and overwritten by your "
+        "load balancer, e.g. `X-Client-Region`); empty: no regions",
+    )
+    edge_health_path: str = Field(
+        "/readyz",
+        description="probed on each edge; any answer below 500 is up (our edge answers 200 "
+        "while it can serve, even from cache alone with its origin down, and 503 when it "
+        "cannot); empty: no probing, every edge counts as up",
+    )
+    edge_health_interval_s: float = Field(
+        2,
+        gt=0,
+        le=300,
+        description="probe period; one worker of the whole deployment probes each edge per "
+        "period and shares the result through the database",
+    )
+    url_ttl_s: int = Field(
+        900, ge=10, le=MAX_URL_TTL_S, description="base lifetime of a signed URL ..."
+    )
+    url_ttl_duration_factor: float = Field(
+        2.0, ge=0, le=100, description="... stretched to this many track durations ..."
+    )
+    url_ttl_max_s: int = Field(
+        MAX_URL_TTL_S,
+        ge=10,
+        le=MAX_URL_TTL_S,
+        description="... never beyond this (24 h at most)",
+    )
+    bind_client_ip: bool = Field(
+        False, description="bind URLs to the caller's address (the `ip` claim)"
+    )
+    rate_limit_per_s: float = Field(
+        5,
+        ge=0,
+        description="per-user limit on URL issuance (GCRA, 429 + `Retry-After`), one limit "
+        "across every worker and host: kept in the database (SQLite: the workers of one host; "
+        "PostgreSQL: every host), or in Redis; fails open (logged, "
+        "`delivery_rate_limit_errors_total`) when that engine is down; `0` disables",
+    )
+    rate_limit_burst: int = Field(30, ge=1, description="issuances a rested user may make at once")
+    redis_url: str | None = Field(
+        None,
+        description="`redis://host:port/db` (or `rediss://`): keep the rate limits in Redis, "
+        "and wake every worker through its pub/sub when an event is written",
+    )
 
-    signing_key_file: Path | None = None
-    signing_hs256_secret: SecretStr | None = None
-    signing_kid: str | None = None
-    signing_extra_public_keys: CommaList = []
+    signing_key_file: Path | None = Field(
+        None,
+        description="edge signer: the Ed25519 private key (PEM), by default "
+        "`keys/stream-signing.pem` under `DELIVERY_DATA_DIR`; in dev mode generated there "
+        "with its `.pub.pem`",
+        json_schema_extra={"shown_default": "`./data/keys/stream-signing.pem`"},
+    )
+    signing_hs256_secret: SecretStr | None = Field(
+        None, description="edge signer: an HS256 secret instead of the Ed25519 key"
+    )
+    signing_kid: str | None = Field(
+        None,
+        description="edge signer: an explicit key id",
+        json_schema_extra={"shown_default": "derived from the key"},
+    )
+    signing_extra_public_keys: CommaList = Field(
+        [],
+        description="comma-separated Ed25519 public key PEM files published beside the "
+        "signing key in the stream JWKS `GET /.well-known/jwks.json` (rotation overlap); "
+        "HS256 secrets are never published: with `DELIVERY_SIGNING_HS256_SECRET` edges need "
+        "the shared secret",
+    )
 
-    nginx_secret: SecretStr | None = None
-    nginx_secret_file: Path | None = None
-    nginx_expression: str = "$secure_link_expires$uri $secret"
+    nginx_secret: SecretStr | None = Field(
+        None, description="nginx signer: the `secure_link_md5` secret"
+    )
+    nginx_secret_file: Path | None = Field(
+        None,
+        description="nginx signer: a file holding that secret (dev mode: generated under "
+        "`DELIVERY_DATA_DIR/secrets/`)",
+    )
+    nginx_expression: str = Field(
+        "$secure_link_expires$uri $secret",
+        description="nginx signer: the same expression as nginx's `secure_link_md5`, with "
+        "`$secret` for the secret",
+    )
 
-    cloudfront_key_pair_id: str | None = None
-    cloudfront_private_key_file: Path | None = None
-    cloudfront_policy: Literal["canned", "custom"] = "canned"
-    cloudfront_ip_prefix_v4: int = Field(32, ge=8, le=32)
-    cloudfront_ip_prefix_v6: int = Field(64, ge=16, le=128)
+    cloudfront_key_pair_id: str | None = Field(
+        None, description="cloudfront signer: the key pair / public key id"
+    )
+    cloudfront_private_key_file: Path | None = Field(
+        None, description="cloudfront signer: its RSA private key (PEM)"
+    )
+    cloudfront_policy: Literal["canned", "custom"] = Field(
+        "canned",
+        description="cloudfront signer: `canned`, or `custom` (adds the caller's IP range)",
+    )
+    cloudfront_ip_prefix_v4: int = Field(
+        32, ge=8, le=32, description="cloudfront signer: width of that range for IPv4"
+    )
+    cloudfront_ip_prefix_v6: int = Field(
+        64, ge=16, le=128, description="cloudfront signer: width of that range for IPv6"
+    )
 
-    cloudcdn_key_name: str | None = None
-    cloudcdn_key: SecretStr | None = None
-    cloudcdn_key_file: Path | None = None
-    cloudcdn_mode: Literal["url", "url_prefix"] = "url"
+    cloudcdn_key_name: str | None = Field(None, description="cloudcdn signer: the key name")
+    cloudcdn_key: SecretStr | None = Field(
+        None, description="cloudcdn signer: its key, base64url (16 bytes)"
+    )
+    cloudcdn_key_file: Path | None = Field(
+        None, description="cloudcdn signer: a file holding that key"
+    )
+    cloudcdn_mode: Literal["url", "url_prefix"] = Field(
+        "url", description="cloudcdn signer: `url` or `url_prefix`"
+    )
+
+    # -- playlists ---------------------------------------------------------------------------
+    playlist_max_items: int = Field(
+        10_000,
+        ge=1,
+        le=1_000_000,
+        description="items one playlist may hold (beyond: 400 `playlist_full`)",
+    )
+    playlist_page_max: int = Field(
+        50, ge=1, le=100, description="largest `limit` on playlist item pages"
+    )
+    playlist_embed_items: int = Field(
+        100, ge=0, le=100, description="items embedded in `GET /v1/playlists/{id}`"
+    )
+    playlist_cache_entries: int = Field(
+        4096,
+        ge=0,
+        description="hot-playlist cache size in pages per worker (LRU, keyed by snapshot); "
+        "`0` disables it",
+    )
+    playlist_cache_ttl_s: float = Field(
+        300, gt=0, description="lifetime of a cached page (bounds memory only)"
+    )
+    playlist_cache_xfetch_beta: float = Field(
+        0, ge=0, description="XFetch early refresh (`1.0` = the paper's default; `0`: off)"
+    )
+
+    # -- search ------------------------------------------------------------------------------
+    search_popularity_weight: float = Field(
+        0.2, ge=0, le=100, description="`a` in `relevance * (1 + a*ln(1 + plays))`"
+    )
+    search_max_offset: int = Field(1000, ge=0, description="deepest search `offset`")
+    search_fuzzy: bool = Field(
+        True,
+        description="PostgreSQL: when words match nothing, retry them with similar indexed "
+        "words (typos)",
+    )
+    search_fuzzy_threshold: float = Field(
+        0.4, gt=0, le=1, description="pg_trgm similarity required for that"
+    )
+
+    # -- social and plays --------------------------------------------------------------------
+    follow_suggestions_scan: int = Field(
+        2000,
+        ge=10,
+        description="friends-of-friends rows considered per suggestion request (bounds its cost)",
+    )
+    play_max_future_s: int = Field(
+        300, ge=0, description="clock skew allowed on a reported play's `played_at`"
+    )
+    play_max_age_s: int = Field(
+        14 * 86400,
+        ge=60,
+        le=3650 * 86400,
+        description="oldest reported play accepted (14 days; older: 400 `play_too_old`)",
+    )
+
+    # -- events (delivery.outbox) ------------------------------------------------------------
+    events_max_attempts: int = Field(
+        8,
+        ge=2,
+        le=100,
+        description="deliveries of one event to a handler before it is dead-lettered "
+        "(`delivery events failed` lists them, `delivery events retry` requeues them)",
+    )
+    events_poll_s: float = Field(
+        0.25,
+        gt=0,
+        le=60,
+        description="each worker reads the event outbox at least this often (SQLite's only "
+        "cross-process signal; PostgreSQL LISTEN/NOTIFY and Redis wake it at once)",
+    )
+    events_lease_s: float = Field(
+        5,
+        ge=0.5,
+        le=3600,
+        description="lease of a once-per-deployment consumer: a killed worker's work is "
+        "taken over within this",
+    )
+    events_retention_s: float = Field(
+        7 * 86400,
+        ge=60,
+        description="events older than this (7 days) that every consumer has passed are deleted",
+    )
 
     # -- field checks -------------------------------------------------------------
 
@@ -400,14 +592,6 @@ class DeliverySettings(BaseSettings):
             )
         if self.signer == "nginx" and "$secure_link_expires" not in self.nginx_expression:
             raise ValueError("DELIVERY_NGINX_EXPRESSION must contain $secure_link_expires")
-        if not self.dev_mode and not (
-            self.jwt_hs256_secrets or self.jwt_hs256_secret_file or self.jwks
-        ):
-            raise ValueError(
-                "no way to verify user tokens: set DELIVERY_JWKS and/or "
-                "DELIVERY_JWT_HS256_SECRETS / DELIVERY_JWT_HS256_SECRET_FILE "
-                "(or DELIVERY_DEV_MODE=true for generated development secrets)"
-            )
         if self.jwks and not any(a != "HS256" for a in self.jwt_algorithms):
             raise ValueError("DELIVERY_JWKS is set but DELIVERY_JWT_ALGORITHMS allows only HS256")
         return self
@@ -445,22 +629,40 @@ class DeliverySettings(BaseSettings):
         return json.loads(self.model_dump_json(exclude={"jwt_hs256_secrets", "admin_tokens"}))
 
 
-def load_settings(**overrides: object) -> DeliverySettings:
-    """Read the environment once; raise :class:`SettingsError` naming each bad variable."""
+def load_settings(
+    options: Mapping[str, str] | None = None, **overrides: object
+) -> DeliverySettings:
+    """The environment (``overrides`` on top), read once and validated.
+
+    Raises :class:`SettingsError` whose message is one ``DELIVERY_NAME: reason`` line per
+    bad value (a check across several settings names its variables in its reason); a
+    value of ``overrides`` whose field ``options`` maps to a command-line option
+    (``{"port": "--port"}``) is named by that option instead.
+    """
     try:
         return DeliverySettings(**overrides)
     except PydanticSettingsError as exc:
         # Raised before validation, e.g. a JSON setting that is not JSON.
         m = re.search(r'field "(\w+)"', str(exc))
         name = f"DELIVERY_{m[1].upper()}" if m else "DELIVERY settings"
-        raise SettingsError(f"invalid delivery settings:\n  {name}: not valid JSON") from None
+        raise SettingsError(f"{name}: not valid JSON") from None
     except ValidationError as exc:
-        lines = [_plain(line) for line in setting_error_lines(exc, "DELIVERY")]
-        if len(lines) == 1:  # the usual case: one line naming what to configure
-            raise SettingsError(f"invalid delivery settings: {lines[0]}") from None
-        raise SettingsError("invalid delivery settings:\n  " + "\n  ".join(lines)) from None
+        named = {k: v for k, v in (options or {}).items() if k in overrides}
+        raise SettingsError("\n".join(setting_error_lines(exc, "DELIVERY", named))) from None
 
 
-def _plain(line: str) -> str:
-    # A check across several settings names its variables itself: drop pydantic's prefixes.
-    return line.removeprefix("DELIVERY settings: ").replace("Value error, ", "", 1)
+def require_user_token_keys(settings: DeliverySettings) -> None:
+    """Refuse to serve when no user token could ever verify (outside dev mode).
+
+    Checked where tokens are verified (:func:`delivery.app.create_app`, and ``delivery
+    serve`` before it starts workers), not by every command: ``delivery catalog sync``,
+    ``events`` or ``config`` need no user-token keys.
+    """
+    if not settings.dev_mode and not (
+        settings.jwt_hs256_secrets or settings.jwt_hs256_secret_file or settings.jwks
+    ):
+        raise SettingsError(
+            "no way to verify user tokens: set DELIVERY_JWKS and/or "
+            "DELIVERY_JWT_HS256_SECRETS / DELIVERY_JWT_HS256_SECRET_FILE "
+            "(or DELIVERY_DEV_MODE=true for generated development secrets)"
+        )

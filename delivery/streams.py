@@ -1,8 +1,9 @@
-"""Issuing a stream answer: catalog -> entitlement -> lifetime -> signed URLs.
+"""Issuing a stream answer: track (resolver) -> entitlement -> lifetime -> signed URLs.
 
 This is the service's hot path, so everything it touches per request is
-cached or pure: the track comes from the catalog cache, the bitrate choice
-from :mod:`delivery.entitlements`, and each entitled rendition is signed once.
+cached or pure: the track comes from the resolver's cache (:mod:`delivery.resolver`),
+the bitrate choice from :mod:`delivery.entitlements`, and each entitled rendition is
+signed once.
 The answer is serialised here with :func:`json.dumps` (no response-model
 validation on the way out): its shape is fixed by this module and by the
 ``StreamAnswer`` schema the OpenAPI document shows.
@@ -39,7 +40,7 @@ class StreamIssuer:
     def __init__(
         self,
         *,
-        catalog: TrackResolver,
+        resolver: TrackResolver,
         signer: UrlSigner,
         entitlements: Mapping[str, Sequence[int]],
         quality_bitrates: Mapping[str, int],
@@ -51,7 +52,7 @@ class StreamIssuer:
         metrics: DeliveryMetrics | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.catalog = catalog
+        self.resolver = resolver
         self.signer = signer
         self._entitlements = {t: tuple(b) for t, b in entitlements.items()}
         self._qualities = dict(quality_bitrates)
@@ -73,7 +74,7 @@ class StreamIssuer:
         client_ip: str | None,
         region: str | None = None,
     ) -> dict[str, Any]:
-        track = await self.catalog.track(track_id, version)
+        track = await self.resolver.track(track_id, version)
         return self.sign_answer(principal, track, quality, client_ip, region)
 
     def sign_answer(

@@ -7,7 +7,8 @@ One line per response, for example::
      "ip":"127.0.0.1","ms":0.21}
 
 ``request_id`` is the client's ``X-Request-Id`` (when well-formed) or one the edge
-made; a client's id is also sent upstream on the fill its request starts.
+made (:mod:`common.request_wrapper`, which writes these lines through
+``EdgeApp._access_line``); it is also sent upstream on the fill the request starts.
 ``error`` is added for refused or failed requests (the stable error code) and
 ``aborted: true`` when a body was cut short (see :mod:`edge.fill`). The token is
 never logged. Lines are written by a flush task every 250 ms (and when 512 are
@@ -22,7 +23,6 @@ import contextlib
 import json
 import os
 import sys
-import time
 
 PIPE_BUF = 4096  # Linux's value (POSIX guarantees at least 512)
 
@@ -42,10 +42,6 @@ class AccessLog:
         self._flush_s = flush_s
         self._lines: list[str] = []
         self._task: asyncio.Task | None = None
-        # Ids for requests that came without one: a process prefix and a counter, unique
-        # enough to follow a request through the logs and far cheaper than a uuid4.
-        self._id_prefix = f"{os.getpid():x}{int(time.time()) & 0xFFFF:04x}"
-        self._id_seq = 0
 
     @classmethod
     def open(cls, destination: str) -> AccessLog:
@@ -90,11 +86,9 @@ class AccessLog:
             f'"range":{_json_str(range_header)},"bytes":{nbytes},"cache":{c},'
             f'"ip":{_json_str(ip)},"ms":{ms:.2f}'
         )
-        if request_id is None:
-            self._id_seq += 1
-            request_id = f"{self._id_prefix}-{self._id_seq:x}"
-        # Request ids are validated to [A-Za-z0-9._:-] (common.logs), safe to write raw.
-        line += f',"request_id":"{request_id}"'
+        if request_id is not None:
+            # Request ids are validated to [A-Za-z0-9._:-] (common.logs), safe to write raw.
+            line += f',"request_id":"{request_id}"'
 
         if error is not None:
             line += f',"error":"{error}"'

@@ -2,8 +2,10 @@
 
 Each answer fills in a :class:`Outcome` as it goes (status, cache result,
 bytes sent), so the access log and metrics are right even when a body is cut
-short. A memory hit is the hot path: one header list copied from the cached
-object, one ``memoryview`` slice, two ``send`` calls.
+short. Status, validators, lengths and range come from
+:func:`common.http_plan.plan_response`, as at the origin. A memory hit is the hot
+path: one plan looked up on the cached object, one header list, one
+``memoryview`` slice, two ``send`` calls.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 
+from common.http_plan import Conditionals, Plan, plan_response
 from edge.cache.disk import DiskCache, OpenEntry
 from edge.cache.entry import HEADER_SIZE, ObjectMeta
 from edge.cache.memory import CachedObject, MemoryCache
@@ -22,12 +25,10 @@ from edge.http import (
     X_CACHE,
     Headers,
     base_headers,
-    content_range,
-    plan_response,
+    representation,
     send_error,
 )
 from edge.metrics import EdgeStats
-from origin.ranges import unsatisfied_range
 
 STREAM_CHUNK = 1 << 20
 PROMOTE_IN_THREAD_BYTES = 1 << 20
@@ -50,15 +51,17 @@ class Outcome:
 class ObjectRequest:
     """The parts of an authorised GET/HEAD that decide the answer."""
 
-    __slots__ = ("key", "head", "cache_control", "range", "if_none_match", "if_range", "shield")
+    __slots__ = ("key", "method", "head", "cache_control", "range", "conditionals", "shield")
 
-    def __init__(self, key, head, cache_control, range_h, if_none_match, if_range, shield):
+    def __init__(
+        self, key, method, cache_control, range_h, conditionals: Conditionals, shield
+    ) -> None:
         self.key = key
-        self.head = head
+        self.method = method  # GET or HEAD
+        self.head = method == "HEAD"
         self.cache_control = cache_control
         self.range = range_h
-        self.if_none_match = if_none_match
-        self.if_range = if_range
+        self.conditionals = conditionals  # common.http_plan.NO_CONDITIONS when none
         self.shield = shield  # a child edge pulling with the pull token
 
 
@@ -99,36 +102,21 @@ class Responder:
         self.retry_after = (b"retry-after", b"%d" % max(1, int(retry_after_s)))
 
     async def from_memory(self, send, req: ObjectRequest, entry: CachedObject, out: Outcome):
-        meta = entry.meta
         out.cache = "HIT"
-        if req.range is None and req.if_none_match is None:
-            status, first, last = 200, 0, meta.size - 1
-        else:
-            status, first, last = plan_response(
-                meta.size, meta.etag, meta.last_modified, req.range, req.if_none_match,
-                req.if_range,
-            )  # fmt: skip
-        headers = entry.headers.copy()
+        plan = plan_response(entry.rep, req.method, req.range, req.conditionals)
+        status = plan.status
+        if status > 206:
+            return await self._bodyless(send, req, plan, HIT, entry.meta.size, out)
+        headers = [*entry.headers, *plan.headers, req.cache_control, HIT]
         if req.shield:
-            _shield_headers(meta, headers)
-        if status == 200:
-            headers += ((b"content-length", entry.length_header), req.cache_control, HIT)
-            body = entry.data
-        elif status == 206:
-            headers += (
-                (b"content-length", b"%d" % (last - first + 1)),
-                content_range(first, last, meta.size),
-                req.cache_control,
-                HIT,
-            )
-            body = entry.view[first : last + 1]
-        else:
-            return await self._bodyless(send, req, status, headers, HIT, meta.size, out)
+            _shield_headers(entry.meta, headers)
         out.status = status
         await send({"type": "http.response.start", "status": status, "headers": headers})
-        if req.head:
+        span = plan.span
+        if span is None:  # HEAD
             await send({"type": "http.response.body", "body": b""})
             return
+        body = entry.data if status == 200 else entry.view[span[0] : span[1] + 1]
         await send({"type": "http.response.body", "body": body})
         out.nbytes = len(body)
 
@@ -148,11 +136,11 @@ class Responder:
                 self.memory.put(entry)
                 return await self.from_memory(send, req, entry, out)
             out.cache = "HIT"
-            planned = await self._start_streamed(send, req, meta, HIT, out)
-            if planned is None:
+            span = await self._start_streamed(send, req, meta, HIT, out)
+            if span is None:
                 return
-            first, last = planned
-            if req.head or first > last:
+            first, last = span
+            if first > last:
                 await send({"type": "http.response.body", "body": b""})
                 return
             pos, end = first, last + 1
@@ -193,13 +181,10 @@ class Responder:
             else:
                 out.cache = "COALESCED"
                 self.stats.coalesced += 1
-            planned = await self._start_streamed(send, req, meta, X_CACHE[out.cache], out)
-            if planned is None:
+            span = await self._start_streamed(send, req, meta, X_CACHE[out.cache], out)
+            if span is None:
                 return
-            first, last = planned
-            if req.head:
-                await send({"type": "http.response.body", "body": b""})
-                return
+            first, last = span
             watcher = asyncio.ensure_future(until_disconnect(receive))
             await fill.stream(
                 send, first, last, out,
@@ -218,40 +203,38 @@ class Responder:
         Disk hits and fills build the same head (only the memory tier keeps
         prebuilt headers), so they plan it here once and cannot disagree on
         validators, ranges or shield headers. Returns the inclusive byte range
-        to stream, or None after a 304/416 has been sent whole.
+        to stream, or None after the whole answer was sent (HEAD, 304, 412, 416).
         """
-        status, first, last = plan_response(
-            meta.size, meta.etag, meta.last_modified, req.range, req.if_none_match,
-            req.if_range,
-        )  # fmt: skip
+        plan = plan_response(representation(meta), req.method, req.range, req.conditionals)
+        if plan.status > 206:
+            await self._bodyless(send, req, plan, xcache, meta.size, out)
+            return None
         headers = base_headers(meta)
+        headers += (*plan.headers, req.cache_control, xcache)
         if req.shield:
             _shield_headers(meta, headers)
-        if status not in (200, 206):
-            await self._bodyless(send, req, status, headers, xcache, meta.size, out)
-            return None
-        headers += ((b"content-length", b"%d" % (last - first + 1)), req.cache_control, xcache)
-        if status == 206:
-            headers.append(content_range(first, last, meta.size))
-        out.status = status
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        return first, last
+        out.status = plan.status
+        await send({"type": "http.response.start", "status": plan.status, "headers": headers})
+        if plan.span is None:  # HEAD
+            await send({"type": "http.response.body", "body": b""})
+        return plan.span
 
-    async def _bodyless(self, send, req, status, headers, xcache, size, out: Outcome) -> None:
-        """304 (validators, no body) or 416 (JSON error with Content-Range: */size)."""
-        out.status = status
+    async def _bodyless(self, send, req, plan: Plan, xcache, size: int, out: Outcome) -> None:
+        """304 (validators, no body), or 412 / 416 (a JSON error; 416 with Content-Range)."""
+        out.status = status = plan.status
         if status == 304:
-            headers = [h for h in headers if h[0] in (b"etag", b"last-modified")]
-            headers += (req.cache_control, xcache, CORS_ORIGIN, CORS_EXPOSE)
+            headers = [*plan.headers, req.cache_control, xcache, CORS_ORIGIN, CORS_EXPOSE]
             await send({"type": "http.response.start", "status": 304, "headers": headers})
             await send({"type": "http.response.body", "body": b""})
             return
-        out.error = "range_not_satisfiable"
+        if status == 412:
+            code, message = "precondition_failed", "If-Match or If-Unmodified-Since failed"
+        else:
+            code, message = (
+                "range_not_satisfiable",
+                f"the range lies outside the object ({size} bytes)",
+            )
+        out.error = code
         out.nbytes = await send_error(
-            send,
-            416,
-            "range_not_satisfiable",
-            f"the range lies outside the object ({size} bytes)",
-            head=req.head,
-            extra=[(b"content-range", unsatisfied_range(size).encode()), CORS_EXPOSE],
+            send, status, code, message, head=req.head, extra=[*plan.headers, CORS_EXPOSE]
         )

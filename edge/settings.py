@@ -1,96 +1,23 @@
-"""Typed settings of the edge: environment variables with the ``EDGE_`` prefix.
+"""The edge's settings: ``EDGE_*`` environment variables, one :class:`EdgeSettings`.
 
-Read once at start-up (:func:`load_settings`) and validated loudly: a setting
-that cannot work stops the process with a message naming the variable. Sizes
-accept plain bytes or a unit (``512MiB``, ``2GiB``, ``64k``).
-
-Serving
-    ``EDGE_HOST`` / ``EDGE_PORT`` (``127.0.0.1:8080``)  Listen address.
-    ``EDGE_WORKERS`` (``WEB_CONCURRENCY`` or ``1``)  worker processes; they share the disk
-                                             cache and its fill locks.
-    ``EDGE_FORWARDED_ALLOW_IPS`` (empty)     Proxies whose X-Forwarded-For is trusted for the
-                                             client address (checked against a token's ``ip``).
-                                             Empty: the socket peer address is used.
-    ``EDGE_ACCESS_LOG`` (``-``)              JSON lines: ``-`` stdout, a file path, or ``off``.
-    ``EDGE_LOG_LEVEL`` (``info``)
-    ``EDGE_DEV_MODE`` (``false``)            Opt-in (``make run`` turns it on): generate the dev
-                                             signing keypair and pull token at their default
-                                             paths when missing (mode 0600).
-    ``EDGE_MAX_HEADER_BYTES`` (``16KiB``)    Largest request head (request line and headers);
-                                             larger: 431 and the connection closed.
-    ``EDGE_HEADER_TIMEOUT_S`` (``10``)       Time to receive a request's headers, from the
-                                             connection's opening or a keep-alive request's
-                                             first byte; then 408 and closed.
-    ``EDGE_IDLE_TIMEOUT_S`` (``5``)          A connection idle this long (no byte since it
-                                             opened, or between keep-alive requests) is closed.
-    ``EDGE_BODY_TIMEOUT_S`` (``30``)         Longest pause in a request body still being sent;
-                                             then 408 (or a plain close) and closed.
-    ``EDGE_MAX_CONNECTIONS`` (``1024``)      Open connections per worker; the next one gets
-                                             503 and is closed (see :mod:`common.serving`).
-
-Upstream
-    ``EDGE_UPSTREAM`` (``http://127.0.0.1:8090``)  Comma-separated http(s) origins or parent
-                                             edges (rendezvous-hashed shields with failover), or
-                                             ONE store URL (``file://``, ``s3://``, ``gs://``).
-    ``EDGE_PULL_TOKEN`` / ``EDGE_PULL_TOKEN_FILE`` (``./data/secrets/pull-token``)  Sent as
-                                             ``Authorization: Bearer`` to http upstreams.
-    ``EDGE_ACCEPT_PULL_TOKEN`` (unset)       Comma-separated pull tokens that child edges may
-                                             present instead of ``?token=``. Unset: the edge's
-                                             own pull token. ``off``: none.
-    ``EDGE_UPSTREAM_CONNECT_TIMEOUT_S`` (``3``) / ``EDGE_UPSTREAM_READ_TIMEOUT_S`` (``30``)
-    ``EDGE_UPSTREAM_RETRIES`` (``2``)        Extra attempts per upstream on connect errors,
-                                             timeouts and 5xx, and resumes after a body broke.
-    ``EDGE_UPSTREAM_BACKOFF_S`` (``0.2``)    First retry delay; doubles each attempt (jittered).
-    ``EDGE_UPSTREAM_MAX_CONNECTIONS`` (``64``)
-    ``EDGE_BREAKER_FAILURES`` (``5``)        Consecutive failures that open an upstream's
-                                             circuit breaker ...
-    ``EDGE_BREAKER_RESET_S`` (``10``)        ... for this long, then one probe is let through.
-
-Stream tokens
-    ``EDGE_TOKEN_PUBLIC_KEYS`` (``./data/keys/stream-signing.pub.pem``)  Comma-separated Ed25519
-                                             public key PEM files (several kids at once).
-    ``EDGE_TOKEN_HS256_SECRETS`` (empty)     Comma-separated HS256 secrets (>= 32 bytes).
-    ``EDGE_TOKEN_JWKS_URL`` (unset)          Delivery's JWKS (``http://delivery:8000/.well-known/
-                                             jwks.json``, or a file): its Ed25519 keys are
-                                             fetched at start-up (failing it stops the edge
-                                             unless the two settings above give keys too) and
-                                             refreshed, so keys rotate without a restart. Set,
-                                             the default ``EDGE_TOKEN_PUBLIC_KEYS`` is not read.
-    ``EDGE_TOKEN_JWKS_REFRESH_S`` (``300``)  Periodic refresh of that JWKS ...
-    ``EDGE_TOKEN_JWKS_MIN_REFRESH_INTERVAL_S`` (``30``)  ... and the rate limit on refreshes,
-                                             which a token with an unknown ``kid`` triggers.
-    ``EDGE_TOKEN_JWKS_TIMEOUT_S`` (``3``)    JWKS fetch timeout; also the longest a request with
-                                             an unknown ``kid`` waits for that refresh.
-    ``EDGE_TOKEN_LEEWAY_S`` (``0``)          Clock skew allowed on ``exp`` (and on ``iat``, which
-                                             may be at least 5 s ahead of this clock anyway).
-    ``EDGE_TOKEN_MAX_LIFETIME_S`` (``86400``)  Longest ``exp - iat`` accepted; longer-lived tokens
-                                             are refused (``token_lifetime_too_long``). Keep it
-                                             >= delivery's ``DELIVERY_URL_TTL_MAX_S``.
-    ``EDGE_TOKEN_CACHE_SIZE`` (``16384``) / ``EDGE_TOKEN_CACHE_TTL_S`` (``30``)  Verified
-                                             tokens remembered per worker, each for at most
-                                             the TTL and never past ``exp`` (0: off).
-
-Cache
-    ``EDGE_CACHE_DIR`` (``./data/edge-cache``)  Disk tier, shared by every worker.
-    ``EDGE_CACHE_DISK_MAX_BYTES`` (``2GiB``)    Size bound of the disk tier (LRU eviction).
-    ``EDGE_CACHE_MEMORY_MAX_BYTES`` (``256MiB``)  Per-process memory tier (LRU by bytes).
-    ``EDGE_CACHE_MEMORY_MAX_OBJECT_BYTES`` (``32MiB``)  Larger objects stay on disk only.
-    ``EDGE_HOLD_UNVERIFIED`` (``true``)       While a fill is running, hold back the last byte
-                                             of every response until the whole object's
-                                             sha256 verified (see :mod:`edge.fill`).
-    ``EDGE_PULL_MAX_AGE_S`` (``31536000``)   max-age of pull-token responses (child edges, a CDN
-                                             or nginx in front): ``public, max-age=N, immutable``;
-                                             ``?token=`` responses stay ``private``.
+Each variable is described once, in its ``Field(description=...)``; the README's
+configuration table is generated from those (``python -m scripts.settings_tables``).
+Read once at start-up (:func:`load_settings`, ``edge serve``'s options on top) and
+validated loudly: a value that cannot work stops the process with one line naming
+the variable (or the option). Sizes accept plain bytes or a binary unit (``512MiB``,
+``2GiB``, ``64k``). Keys and secrets named by the settings are read (and, in dev
+mode, generated) by the ``resolve_*`` methods, once, before any worker starts.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.limits import (
@@ -101,7 +28,17 @@ from common.limits import (
     DEFAULT_MAX_HEADER_BYTES,
 )
 from common.secrets import DEFAULT_PULL_TOKEN_FILE, ensure_secret
-from common.setting_values import CommaList, setting_error_lines, split_commas
+from common.setting_values import (
+    BODY_TIMEOUT_DOC,
+    HEADER_TIMEOUT_DOC,
+    IDLE_TIMEOUT_DOC,
+    MAX_CONNECTIONS_DOC,
+    MAX_HEADER_BYTES_DOC,
+    CommaList,
+    InvalidSettings,
+    build_settings,
+    split_commas,
+)
 from common.signing_keys import (
     DEFAULT_KEYS_DIR,
     KeyConfigError,
@@ -133,55 +70,201 @@ def parse_size(value: object) -> int:
     return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
 
 
+class EdgeSettingsError(EdgeConfigError, InvalidSettings):
+    """Bad ``EDGE_*`` values (or options): ``lines``, one per bad value."""
+
+    def __init__(self, lines: list[str]) -> None:
+        InvalidSettings.__init__(self, lines)  # EdgeError's __init__ would pass it a string
+        self.message = str(self)
+
+
 class EdgeSettings(BaseSettings):
-    """Every setting of the edge (see the module docstring for each one)."""
+    """Every setting of the edge (descriptions: the README table, generated from them)."""
 
     model_config = SettingsConfigDict(
         env_prefix="EDGE_", extra="ignore", validate_default=True, frozen=True
     )
 
-    host: str = "127.0.0.1"
-    port: int = Field(8080, ge=0, le=65535)
-    workers: int = Field(default_factory=web_concurrency, ge=1, le=MAX_WORKERS)
-    forwarded_allow_ips: str = ""
-    access_log: str = "-"
-    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
-    dev_mode: bool = False
-    max_header_bytes: int = Field(DEFAULT_MAX_HEADER_BYTES, ge=1024, le=1 << 20)
-    header_timeout_s: float = Field(DEFAULT_HEADER_TIMEOUT_S, gt=0, le=3600)
-    idle_timeout_s: float = Field(DEFAULT_IDLE_TIMEOUT_S, gt=0, le=3600)
-    body_timeout_s: float = Field(DEFAULT_BODY_TIMEOUT_S, gt=0, le=3600)
-    max_connections: int = Field(DEFAULT_MAX_CONNECTIONS, ge=1, le=1_000_000)
+    # -- serving ------------------------------------------------------------------------
+    host: str = Field("127.0.0.1", description="listen address; `--host` overrides")
+    port: int = Field(8080, ge=0, le=65535, description="listen port; `--port` overrides")
+    workers: int = Field(
+        default_factory=web_concurrency,
+        ge=1,
+        le=MAX_WORKERS,
+        description=f"worker processes (1-{MAX_WORKERS}); they share the disk cache and its "
+        "fill locks; `--workers` overrides",
+        json_schema_extra={"shown_default": "`WEB_CONCURRENCY`, else `1`"},
+    )
+    forwarded_allow_ips: str = Field(
+        "",
+        description="proxies whose X-Forwarded-For is trusted for the client address "
+        "(checked against a token's `ip`), comma-separated; empty: the socket peer's address",
+    )
+    access_log: str = Field("-", description="JSON lines: `-` stdout, a file path, or `off`")
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
+        "info", description="`debug`, `info`, `warning`, `error` or `critical`"
+    )
+    dev_mode: bool = Field(
+        False,
+        description="opt-in (`make run` sets `true`): generate the dev signing key pair and "
+        "the pull token at their default paths when missing (mode 0600)",
+    )
+    max_header_bytes: int = Field(
+        DEFAULT_MAX_HEADER_BYTES,
+        ge=1024,
+        le=1 << 20,
+        description=f"{MAX_HEADER_BYTES_DOC} (a size: bytes, or e.g. `16KiB`)",
+    )
+    header_timeout_s: float = Field(
+        DEFAULT_HEADER_TIMEOUT_S, gt=0, le=3600, description=HEADER_TIMEOUT_DOC
+    )
+    idle_timeout_s: float = Field(
+        DEFAULT_IDLE_TIMEOUT_S, gt=0, le=3600, description=IDLE_TIMEOUT_DOC
+    )
+    body_timeout_s: float = Field(
+        DEFAULT_BODY_TIMEOUT_S, gt=0, le=3600, description=BODY_TIMEOUT_DOC
+    )
+    max_connections: int = Field(
+        DEFAULT_MAX_CONNECTIONS, ge=1, le=1_000_000, description=MAX_CONNECTIONS_DOC
+    )
 
-    upstream: CommaList = ["http://127.0.0.1:8090"]
-    pull_token: SecretStr | None = None
-    pull_token_file: Path = DEFAULT_PULL_TOKEN_FILE
-    accept_pull_token: CommaList | None = None
-    upstream_connect_timeout_s: float = Field(3.0, gt=0, le=120)
-    upstream_read_timeout_s: float = Field(30.0, gt=0, le=600)
-    upstream_retries: int = Field(2, ge=0, le=10)
-    upstream_backoff_s: float = Field(0.2, ge=0, le=30)
-    upstream_max_connections: int = Field(64, ge=1, le=4096)
-    breaker_failures: int = Field(5, ge=1, le=1000)
-    breaker_reset_s: float = Field(10.0, gt=0, le=3600)
+    # -- upstream -----------------------------------------------------------------------
+    upstream: CommaList = Field(
+        ["http://127.0.0.1:8090"],
+        description="comma-separated http(s) origins or parent (shield) edges, each object "
+        "pulled from one by rendezvous hashing with failover; or ONE store URL (`file://`, "
+        "`s3://`, `gs://`) read directly",
+    )
+    pull_token: SecretStr | None = Field(
+        None,
+        description="Bearer token sent to http upstreams (`Authorization: Bearer`); unset: "
+        "the token file",
+    )
+    pull_token_file: Path = Field(
+        DEFAULT_PULL_TOKEN_FILE,
+        description="read when `EDGE_PULL_TOKEN` is unset; missing with an http upstream: the "
+        "edge does not start (dev mode generates it at the default path)",
+    )
+    accept_pull_token: CommaList | None = Field(
+        None,
+        description="comma-separated pull tokens child edges (or a CDN) may present instead of "
+        "`?token=`; `off`: none",
+        json_schema_extra={"shown_default": "the edge's own pull token"},
+    )
+    upstream_connect_timeout_s: float = Field(
+        3.0, gt=0, le=120, description="seconds to connect to an upstream"
+    )
+    upstream_read_timeout_s: float = Field(
+        30.0, gt=0, le=600, description="seconds an upstream may stay silent while answering"
+    )
+    upstream_retries: int = Field(
+        2,
+        ge=0,
+        le=10,
+        description="extra attempts per upstream on connect errors, timeouts, 5xx and broken "
+        "bodies (resumed by range)",
+    )
+    upstream_backoff_s: float = Field(
+        0.2, ge=0, le=30, description="first retry delay in seconds; doubles each attempt, jittered"
+    )
+    upstream_max_connections: int = Field(
+        64, ge=1, le=4096, description="connection pool size, per worker"
+    )
+    breaker_failures: int = Field(
+        5, ge=1, le=1000, description="consecutive failures that open an upstream's circuit breaker"
+    )
+    breaker_reset_s: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        description="seconds an open circuit stays open; then one probe request is let through",
+    )
 
-    token_public_keys: CommaList = [str(DEFAULT_PUBLIC_KEY)]
-    token_hs256_secrets: CommaList = []
-    token_jwks_url: str | None = None
-    token_jwks_refresh_s: float = Field(300.0, ge=1, le=86400)
-    token_jwks_min_refresh_interval_s: float = Field(30.0, ge=0, le=3600)
-    token_jwks_timeout_s: float = Field(3.0, gt=0, le=60)
-    token_leeway_s: int = Field(0, ge=0, le=300)
-    token_max_lifetime_s: int = Field(DEFAULT_MAX_LIFETIME_S, ge=60, le=30 * 86400)
-    token_cache_size: int = Field(16384, ge=0)
-    token_cache_ttl_s: float = Field(30.0, ge=0)
+    # -- stream tokens ------------------------------------------------------------------
+    token_public_keys: CommaList = Field(
+        [str(DEFAULT_PUBLIC_KEY)],
+        description="comma-separated Ed25519 public key PEM files (several `kid`s during a "
+        "rotation); not read when `EDGE_TOKEN_JWKS_URL` is set and this is left at its default",
+        json_schema_extra={"shown_default": f"`./{DEFAULT_PUBLIC_KEY}`"},
+    )
+    token_hs256_secrets: CommaList = Field(
+        [],
+        description="comma-separated HS256 secrets (>= 32 bytes each), instead of or beside "
+        "public keys",
+    )
+    token_jwks_url: str | None = Field(
+        None,
+        description="delivery's `http://.../.well-known/jwks.json` (or a file): its Ed25519 "
+        "keys are fetched at start-up (a failure stops the edge unless public keys or secrets "
+        "are also set) and refreshed, so keys rotate without restarting edges",
+    )
+    token_jwks_refresh_s: float = Field(
+        300.0, ge=1, le=86400, description="seconds between periodic JWKS refreshes"
+    )
+    token_jwks_min_refresh_interval_s: float = Field(
+        30.0,
+        ge=0,
+        le=3600,
+        description="rate limit on JWKS refreshes, which a token with an unknown `kid` "
+        "triggers: at most one per this many seconds",
+    )
+    token_jwks_timeout_s: float = Field(
+        3.0,
+        gt=0,
+        le=60,
+        description="JWKS fetch timeout in seconds, also the longest a request with an unknown "
+        "`kid` waits for that refresh",
+    )
+    token_leeway_s: int = Field(
+        0,
+        ge=0,
+        le=300,
+        description="clock skew allowed on `exp`, in seconds, and on `iat` (at least 5 s ahead "
+        "is always tolerated; further: 403 `token_not_yet_valid`)",
+    )
+    token_max_lifetime_s: int = Field(
+        DEFAULT_MAX_LIFETIME_S,
+        ge=60,
+        le=30 * 86400,
+        description="longest `exp - iat` accepted, in seconds (403 `token_lifetime_too_long`); "
+        "keep it >= `DELIVERY_URL_TTL_MAX_S`",
+    )
+    token_cache_size: int = Field(
+        16384, ge=0, description="verified tokens remembered per worker (`0`: no cache)"
+    )
+    token_cache_ttl_s: float = Field(
+        30.0,
+        ge=0,
+        description="seconds a verified token is remembered (never past its `exp`; `0`: not "
+        "remembered)",
+    )
 
-    cache_dir: Path = Path("data") / "edge-cache"
-    cache_disk_max_bytes: int = 2 << 30
-    cache_memory_max_bytes: int = 256 << 20
-    cache_memory_max_object_bytes: int = 32 << 20
-    hold_unverified: bool = True
-    pull_max_age_s: int = Field(31536000, ge=0)
+    # -- cache --------------------------------------------------------------------------
+    cache_dir: Path = Field(
+        Path("data") / "edge-cache", description="disk tier, shared by every worker"
+    )
+    cache_disk_max_bytes: int = Field(
+        "2GiB", description="size bound of the disk tier (LRU eviction)"
+    )
+    cache_memory_max_bytes: int = Field(
+        "256MiB", description="memory tier, per worker process (LRU by bytes)"
+    )
+    cache_memory_max_object_bytes: int = Field(
+        "32MiB",
+        description="larger objects stay on disk only; at most `EDGE_CACHE_MEMORY_MAX_BYTES`",
+    )
+    hold_unverified: bool = Field(
+        True,
+        description="while a fill runs, hold back the last byte of each response until the "
+        "whole object's sha256 verified",
+    )
+    pull_max_age_s: int = Field(
+        31536000,
+        ge=0,
+        description="pull-token responses (child edges, a CDN or nginx in front) carry "
+        "`Cache-Control: public, max-age=<this>, immutable`; `?token=` ones stay `private`",
+    )
 
     # -- field checks -------------------------------------------------------------
 
@@ -326,10 +409,13 @@ class EdgeSettings(BaseSettings):
         return keys
 
 
-def load_settings(**overrides: object) -> EdgeSettings:
-    """Read the environment once; raise :class:`EdgeConfigError` naming each bad variable."""
+def load_settings(options: Mapping[str, str] | None = None, **overrides: object) -> EdgeSettings:
+    """The environment, ``overrides`` on top (``None``: not given), read once.
+
+    Raises :class:`EdgeSettingsError` (an :class:`EdgeConfigError`): one line per bad value
+    naming its variable, or its command-line option when ``options`` maps the field to one.
+    """
     try:
-        return EdgeSettings(**overrides)
-    except ValidationError as exc:
-        lines = setting_error_lines(exc, "EDGE")
-        raise EdgeConfigError("invalid edge settings:\n  " + "\n  ".join(lines)) from None
+        return build_settings(EdgeSettings, "EDGE", overrides, options)
+    except InvalidSettings as exc:
+        raise EdgeSettingsError(exc.lines) from None

@@ -87,6 +87,19 @@ def _store_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--store", help="store URL (default: ENCODER_STORE or file://./data/origin)")
 
 
+# Options that override a setting: field -> option (a bad value names the option); each is
+# read from the parsed arguments by its argparse name (the option without its dashes).
+OPTIONS = {"store": "--store", "profile": "--profile", "jobs": "--jobs", "notify_url": "--notify"}
+
+
+def _load_settings(args: argparse.Namespace):
+    """The settings, read once: ``ENCODER_*`` with this command's options on top."""
+    from encoder.settings import load_settings
+
+    given = {field: getattr(args, option.lstrip("-"), None) for field, option in OPTIONS.items()}
+    return load_settings(OPTIONS, **given)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Encode uploads into Ogg Vorbis renditions.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -160,21 +173,18 @@ def _cmd_ingest(args, settings) -> int:
         "genre": args.genre,
         "date": args.year,
     }
-    if args.notify and not args.notify.startswith(("http://", "https://")):
-        raise UsageError(f"--notify {args.notify!r} is not an http(s) URL")
     progress = _IngestProgress(quiet=args.quiet)
     try:
         result = ingest(
             args.source,
             args.track_id,
-            _open_store(args.store or settings.store),
+            _open_store(settings.store),
             tags={k: v for k, v in tags.items() if v is not None},
-            profile=args.profile or settings.profile,
+            profile=settings.profile,
             force=args.force,
             replace=args.replace,
             settings=settings,
             on_progress=progress,
-            notify_url=args.notify,
         )
     finally:
         progress.close()
@@ -194,14 +204,12 @@ def _cmd_batch(args, settings) -> int:
     from encoder.batch import counts, in_shard, parse_shard, plan, run_batch, summary_table
 
     shard = parse_shard(args.shard) if args.shard else None
-    if args.jobs is not None and not 1 <= args.jobs <= 64:
-        raise UsageError("--jobs must be between 1 and 64")
     if settings.engine == "oggenc":
         settings.oggenc_exe  # noqa: B018 - missing vorbis-tools: one line, not a failed row each
     items = plan(Path(args.target))
     if shard:
         items = [i for i in items if in_shard(i.track_id, *shard)]
-    store = _open_store(args.store or settings.store)
+    store = _open_store(settings.store)
     total = len(items)
     done = [0]
     failed = [0]
@@ -223,10 +231,10 @@ def _cmd_batch(args, settings) -> int:
         items,
         store,
         settings,
-        profile=args.profile or settings.profile,
+        profile=settings.profile,
         force=args.force,
         replace=args.replace,
-        jobs=args.jobs or settings.batch_jobs,
+        jobs=settings.batch_jobs,
         on_done=on_done,
     )
     if tty and total:
@@ -260,7 +268,7 @@ def _cmd_verify(args, settings) -> int:
     from encoder.listing import track_ids
     from encoder.verify import verify_track
 
-    store = _open_store(args.store or settings.store)
+    store = _open_store(settings.store)
     ids = args.track_ids or track_ids(store)
     from origin.errors import InvalidKey
     from origin.keys import validate_track_id
@@ -301,7 +309,7 @@ def _cmd_verify(args, settings) -> int:
 def _cmd_ls(args, settings) -> int:
     from encoder.listing import list_tracks
 
-    entries = list_tracks(_open_store(args.store or settings.store))
+    entries = list_tracks(_open_store(settings.store))
     if args.json:
         print(json.dumps([e.to_dict() for e in entries]))
         return 0
@@ -359,7 +367,7 @@ def _dash_name_hint(parser: argparse.ArgumentParser, argv: Sequence[str], messag
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from encoder.settings import load_settings
+    from common.setting_values import InvalidSettings
 
     signal.signal(signal.SIGTERM, _terminate)
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -369,8 +377,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = parser.parse_args(argv)
         except UsageError as exc:
             raise UsageError(_dash_name_hint(parser, argv, str(exc))) from None
-        settings = load_settings()
-        return COMMANDS[args.command](args, settings)
+        return COMMANDS[args.command](args, _load_settings(args))
+    except InvalidSettings as exc:  # one line per bad value
+        for line in exc.lines:
+            _err(line)
+        return 2
     except EncoderError as exc:
         _err(str(exc))
         return exc.exit_code

@@ -1,21 +1,10 @@
-"""Typed settings (``ENCODER_*`` environment variables), read once at start-up.
+"""The encoder's settings: ``ENCODER_*`` environment variables, one :class:`EncoderSettings`.
 
-variable                  meaning                                    default
-ENCODER_STORE             object store URL (file://, s3://, gs://)   file://./data/origin
-ENCODER_FFMPEG            ffmpeg binary to run                       imageio-ffmpeg's bundled one
-ENCODER_PROFILE           ``quality`` (q2/q5/q9) or ``abr``          quality
-ENCODER_ARRANGEMENT       ``onepass`` (one ffmpeg, libvorbis) or     onepass
-                          ``fanout`` (one decode, oggenc per rung)
-ENCODER_OGGENC            oggenc binary (vorbis-tools) for fanout    ``oggenc`` on PATH
-ENCODER_MAX_DURATION_S    longest source accepted, in seconds        10800 (3 hours)
-ENCODER_MAX_COVER_BYTES   larger cover art is not copied (warning)   2097152 (2 MiB)
-ENCODER_WORK_DIR          scratch space for renditions being built   <tmp>/audiocdn-encoder
-ENCODER_JOBS              parallel jobs for ``encoder batch``        cores
-ENCODER_NOTIFY_URL        delivery base URL told about publications  (none)
-ENCODER_NOTIFY_TOKEN      admin bearer token for that notification   (none)
-ENCODER_NOTIFY_TIMEOUT_S  how long to wait for delivery to answer    5
-
-A bad value fails at start-up with one clear line, never halfway through an ingest.
+Each variable is described once, in its ``Field(description=...)``; the README's
+configuration table is generated from those (``python -m scripts.settings_tables``).
+``encoder``'s command line reads them once (:func:`load_settings`, its options on
+top) and hands the model down, so a bad value fails at start-up with one line naming
+the variable (exit status 2), never halfway through an ingest.
 """
 
 from __future__ import annotations
@@ -24,33 +13,100 @@ import contextlib
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from common.setting_values import InvalidSettings, build_settings
 from encoder.errors import UsageError
+from origin.settings import check_store_url
 
 DEFAULT_STORE = "file://./data/origin"
+MAX_JOBS = 64
+
+
+class EncoderSettingsError(UsageError, InvalidSettings):
+    """Bad ``ENCODER_*`` values (or options): ``lines``, one per bad value; CLI exit 2."""
 
 
 class EncoderSettings(BaseSettings):
+    """Every setting of the encoder (descriptions: the README table, generated from them)."""
+
     model_config = SettingsConfigDict(env_prefix="ENCODER_", extra="ignore", frozen=True)
 
-    store: str = DEFAULT_STORE
-    ffmpeg: str | None = None
-    profile: Literal["quality", "abr"] = "quality"
-    arrangement: Literal["fanout", "onepass"] = "onepass"
-    oggenc: str = "oggenc"
-    max_duration_s: float = Field(10800.0, gt=0)
-    max_cover_bytes: int = Field(2 * 1024 * 1024, ge=0)
-    work_dir: Path | None = None
-    jobs: int | None = Field(None, ge=1, le=64)
-    notify_url: str | None = None
-    notify_token: SecretStr | None = None
-    notify_timeout_s: float = Field(5.0, gt=0)
+    store: str = Field(
+        DEFAULT_STORE,
+        description="store URL renditions are published to: `file://`, `s3://` or `gs://`, "
+        "as for `ORIGIN_STORE`; `--store` overrides",
+    )
+    ffmpeg: str | None = Field(
+        None,
+        description="another ffmpeg binary (a path, or a name on `PATH`), e.g. "
+        "`/usr/bin/ffmpeg`: Debian's 5.1 uses about half the CPU, but its files differ by a "
+        "few bytes, so keep one build per catalogue; checked at start-up",
+        json_schema_extra={"shown_default": "bundled (imageio-ffmpeg, ffmpeg 9 with libvorbis)"},
+    )
+    profile: Literal["quality", "abr"] = Field(
+        "quality",
+        description="`quality` (libvorbis q2/q5/q9) or `abr` (`-b:a` with min/max rate: strict "
+        "ceilings, about 2x the CPU); `--profile` overrides",
+    )
+    arrangement: Literal["fanout", "onepass"] = Field(
+        "onepass",
+        description="`onepass`: one ffmpeg pass makes every rendition; `fanout`: one ffmpeg "
+        "decode fanned out to an `oggenc` (Debian `vorbis-tools`) per rendition, in parallel "
+        "(~1.7x faster, ~0.6x the CPU; other bytes, hence other versions)",
+    )
+    oggenc: str = Field(
+        "oggenc",
+        description="the oggenc binary `fanout` runs (a path, or a name on `PATH`); missing, "
+        "ingest stops with one line",
+    )
+    max_duration_s: float = Field(
+        10800.0,
+        gt=0,
+        description="longest source accepted, in seconds (3 hours); longer: refused before "
+        "encoding (exit 1)",
+    )
+    max_cover_bytes: int = Field(
+        2 * 1024 * 1024,
+        ge=0,
+        description="larger embedded cover art is not copied into the renditions (a warning); "
+        "bytes",
+    )
+    work_dir: Path | None = Field(
+        None,
+        description="scratch space for renditions being built: a directory per ingest, "
+        "removed however it ends",
+        json_schema_extra={"shown_default": "`<tmp>/audiocdn-encoder`"},
+    )
+    jobs: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_JOBS,
+        description=f"parallel tracks of `encoder batch`, 1-{MAX_JOBS}; `--jobs` overrides",
+        json_schema_extra={"shown_default": "one per core"},
+    )
+    notify_url: str | None = Field(
+        None,
+        description="delivery base URL told about each publication "
+        "(`POST /v1/admin/events`; a failure is a warning); `--notify` overrides",
+    )
+    notify_token: SecretStr | None = Field(
+        None, description="delivery admin bearer token sent with that notification"
+    )
+    notify_timeout_s: float = Field(
+        5.0, gt=0, description="seconds to wait for delivery to answer the notification"
+    )
+
+    @field_validator("store")
+    @classmethod
+    def _store_url(cls, value: str) -> str:
+        return check_store_url(value)
 
     @field_validator("ffmpeg")
     @classmethod
@@ -133,11 +189,13 @@ def bundled_ffmpeg() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
-def load_settings(**overrides: object) -> EncoderSettings:
-    """Read the environment once; raise :class:`UsageError` with one line on a bad value."""
+def load_settings(options: Mapping[str, str] | None = None, **overrides: object) -> EncoderSettings:
+    """The environment, ``overrides`` on top (``None``: not given), read once.
+
+    Raises :class:`EncoderSettingsError` (a :class:`UsageError`): one line per bad value
+    naming its variable, or its command-line option when ``options`` maps the field to one.
+    """
     try:
-        return EncoderSettings(**overrides)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        name = "ENCODER_" + "_".join(str(p) for p in err.get("loc", ())).upper()
-        raise UsageError(f"invalid setting {name}: {err.get('msg')}") from None
+        return build_settings(EncoderSettings, "ENCODER", overrides, options)
+    except InvalidSettings as exc:
+        raise EncoderSettingsError(exc.lines) from None

@@ -7,8 +7,9 @@
     origin cat [--store URL] KEY > file
     origin put [--store URL] [--content-type TYPE] KEY FILE
 
-Settings come from ``ORIGIN_*`` variables (origin/settings.py); options override
-them. Bad input ends with one line on stderr and a non-zero status: 2 for
+Settings come from ``ORIGIN_*`` variables (origin/settings.py), read once in
+:func:`main` with the options on top and handed to the command. Bad input ends
+with one line on stderr (a line per bad setting) and a non-zero status: 2 for
 usage and configuration errors, 1 when the store says no (missing object,
 unreachable backend).
 """
@@ -21,37 +22,27 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-
-from pydantic import ValidationError
+from typing import get_args
 
 from common.logs import configure_logging
+from common.setting_values import InvalidSettings
 from origin.errors import InvalidKey, ObjectNotFound, StoreConfigError, StoreError, StoreUnavailable
 from origin.keys import validate_key, validate_prefix
-from origin.settings import OriginSettings, describe_validation_error
+from origin.settings import LogLevel, OriginSettings, load_settings
 from origin.store import ObjectStore, open_store
 
 log = logging.getLogger("origin")
 
 
-class CommandError(Exception):
-    def __init__(self, message: str, status: int = 2) -> None:
-        super().__init__(message)
-        self.status = status
+# Options that override a setting: field -> option (a bad value names the option).
+OPTIONS = {"store": "--store", "host": "--host", "port": "--port", "log_level": "--log-level"}
 
 
-def _settings(**overrides) -> OriginSettings:
-    try:
-        return OriginSettings(**{k: v for k, v in overrides.items() if v is not None})
-    except ValidationError as exc:
-        raise CommandError(describe_validation_error(exc)) from None
+def _store(settings: OriginSettings) -> ObjectStore:
+    return open_store(settings.store)
 
 
-def _store(args) -> ObjectStore:
-    return open_store(_settings(store=args.store).store)
-
-
-def cmd_serve(args) -> int:
-    settings = _settings(store=args.store, host=args.host, port=args.port, log_level=args.log_level)
+def cmd_serve(args, settings: OriginSettings) -> int:
     configure_logging("origin", settings.log_level)
     import uvicorn
 
@@ -90,26 +81,21 @@ def cmd_serve(args) -> int:
     return 0
 
 
-def cmd_pull_token(args) -> int:
-    settings = _settings()
-    try:
-        tokens = settings.pull_tokens()
-    except ValueError as exc:
-        raise CommandError(f"{settings.pull_token_file}: {exc}") from None
-    print(tokens[0])
+def cmd_pull_token(args, settings: OriginSettings) -> int:
+    print(settings.pull_tokens()[0])
     return 0
 
 
-def cmd_ls(args) -> int:
+def cmd_ls(args, settings: OriginSettings) -> int:
     validate_prefix(args.prefix)
-    for key in _store(args).list(args.prefix):
+    for key in _store(settings).list(args.prefix):
         print(key)
     return 0
 
 
-def cmd_stat(args) -> int:
+def cmd_stat(args, settings: OriginSettings) -> int:
     validate_key(args.key)
-    info = _store(args).stat(args.key)
+    info = _store(settings).stat(args.key)
     fields = {
         "key": info.key,
         "size": info.size,
@@ -122,21 +108,25 @@ def cmd_stat(args) -> int:
     return 0
 
 
-def cmd_cat(args) -> int:
+def cmd_cat(args, settings: OriginSettings) -> int:
     validate_key(args.key)
     out = sys.stdout.buffer
-    with _store(args).open_range(args.key) as reader:
+    with _store(settings).open_range(args.key) as reader:
         for chunk in reader:
             out.write(chunk)
     out.flush()
     return 0
 
 
-def cmd_put(args) -> int:
+def cmd_put(args, settings: OriginSettings) -> int:
     validate_key(args.key)
-    info = _store(args).put_file(args.key, args.file, args.content_type)
+    info = _store(settings).put_file(args.key, args.file, args.content_type)
     print(f"{info.key} {info.size} bytes sha256={info.sha256}")
     return 0
+
+
+def _default(field: str) -> object:
+    return OriginSettings.model_fields[field].default
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -144,14 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="origin",
         description="Serve an object store (file://, s3://, gs://) to edges over HTTP, "
         "and list, read or write the objects in it.",
-        epilog="Settings: ORIGIN_STORE, ORIGIN_HOST, ORIGIN_PORT, ORIGIN_PULL_TOKEN, "
-        "ORIGIN_PULL_TOKEN_FILE, ORIGIN_LOG_LEVEL, ORIGIN_MAX_HEADER_BYTES, "
-        "ORIGIN_HEADER_TIMEOUT_S, ORIGIN_IDLE_TIMEOUT_S, ORIGIN_BODY_TIMEOUT_S, "
-        "ORIGIN_MAX_CONNECTIONS. "
-        "Options override them.",
+        epilog="Settings (README.md, Configuration): "
+        + ", ".join(f"ORIGIN_{name.upper()}" for name in OriginSettings.model_fields)
+        + ". Options override them.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    store_help = "store URL (default: $ORIGIN_STORE or file://./data/origin)"
+    store_help = f"store URL (default: $ORIGIN_STORE or {_default('store')})"
 
     serve = commands.add_parser(
         "serve",
@@ -161,18 +149,16 @@ def build_parser() -> argparse.ArgumentParser:
         "Also /healthz, /readyz and /metrics.",
     )
     serve.add_argument("--store", metavar="URL", help=store_help)
-    serve.add_argument("--host", help="address to listen on (default: 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port to listen on (default: 8090)")
-    serve.add_argument(
-        "--log-level", choices=["debug", "info", "warning", "error", "critical"], default=None
-    )
+    serve.add_argument("--host", help=f"address to listen on (default: {_default('host')})")
+    serve.add_argument("--port", type=int, help=f"port to listen on (default: {_default('port')})")
+    serve.add_argument("--log-level", choices=get_args(LogLevel), default=None)
     serve.set_defaults(func=cmd_serve)
 
     token = commands.add_parser(
         "pull-token",
         help="print the pull token edges must send (created at first use)",
         description="Print the first accepted pull token: ORIGIN_PULL_TOKEN if set, else the "
-        "token file (ORIGIN_PULL_TOKEN_FILE, default ./data/secrets/pull-token), which is "
+        f"token file (ORIGIN_PULL_TOKEN_FILE, default ./{_default('pull_token_file')}), which is "
         "created with a random token (mode 0600) if missing.",
     )
     token.set_defaults(func=cmd_pull_token)
@@ -210,9 +196,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
-    except CommandError as exc:
-        return _fail(str(exc), exc.status)
+        given = {field: getattr(args, field, None) for field in OPTIONS}
+        settings = load_settings(OPTIONS, **given)
+        return args.func(args, settings)
+    except InvalidSettings as exc:
+        for line in exc.lines:
+            print(f"origin: error: {line}", file=sys.stderr)
+        return 2
     except (InvalidKey, StoreConfigError) as exc:
         return _fail(str(exc), 2)
     except (ObjectNotFound, StoreError) as exc:

@@ -10,7 +10,8 @@ exceptions::
     │   ├── TrackNotFound   a track without ``latest.json``: never published
     │   └── VersionNotFound a version without ``manifest.json``: never completed
     ├── ManifestError       a manifest or latest.json that cannot be parsed or breaks the schema
-    ├── RangeNotSatisfiable a byte range that starts past the end of the object
+    ├── RangeNotSatisfiable a read (``open_range``) that starts past the end of the object
+    │                       (a Range *header* is resolved by ``common.http_plan.parse_range``)
     ├── StoreUnavailable    the backend could not be reached or answered with a server error
     └── StoreConfigError    a store URL or setting that cannot work (raised at start-up)
 """

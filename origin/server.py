@@ -10,7 +10,8 @@ A raw ASGI callable (no framework on the streaming path)::
 Order of checks on an object request, all before any store I/O: the method
 (405), the pull token (401, compared in constant time), the key (400, the
 path-traversal guard of :mod:`origin.keys`). Then a ``stat`` decides the
-conditional and range answers (304, 416, 206, 200); only a GET opens a read.
+conditional and range answers (412, 304, 416, 206, 200) with
+:func:`common.http_plan.plan_response`, as the edge does; only a GET opens a read.
 The stat, the open and the first chunk run in ONE worker-thread hop; further
 chunks are read one per hop (bounded memory) until the end or until the
 client goes away. Errors are JSON:
@@ -19,21 +20,21 @@ client goes away. Errors are JSON:
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
-import time
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import format_datetime, parsedate_to_datetime
+from datetime import UTC
 from typing import Any
 from urllib.parse import parse_qs
 
 import anyio
 from anyio import to_thread
 
-from common.logs import REQUEST_ID_HEADER_BYTES, request_id_from_scope, request_id_var
+from common.bearer import bearer_token, matches_any
+from common.errors import error_body
+from common.http_plan import Representation, plan_response, read_conditionals
+from common.request_wrapper import Request, RequestWrapper
 from origin.errors import (
     InvalidKey,
     ObjectNotFound,
@@ -43,8 +44,6 @@ from origin.errors import (
 )
 from origin.keys import latest_key, parse_key
 from origin.metrics import OriginMetrics
-from origin.ranges import MalformedRange, content_range, parse_range, unsatisfied_range
-from origin.ranges import RangeNotSatisfiable as UnsatisfiableRangeHeader
 from origin.store import ObjectInfo, ObjectReader, ObjectStore
 
 Scope = MutableMapping[str, Any]
@@ -54,7 +53,6 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 log = logging.getLogger("origin.server")
-access_log = logging.getLogger("origin.access")
 
 # Objects under a version never change (docs/architecture.md), so caches may keep them forever;
 # latest.json moves on every publish and must be revalidated.
@@ -70,10 +68,6 @@ class HTTPError(Exception):
         self.status, self.code, self.message, self.headers = status, code, message, list(headers)
 
 
-def error_body(status: int, code: str, message: str) -> bytes:
-    return json.dumps({"error": {"status": status, "code": code, "message": message}}).encode()
-
-
 def _headers(scope: Scope) -> dict[str, str]:
     # Repeated headers are joined with ", " (RFC 9110 5.3); values are latin-1 on the wire.
     merged: dict[str, str] = {}
@@ -83,56 +77,12 @@ def _headers(scope: Scope) -> dict[str, str]:
     return merged
 
 
-def _opaque(tag: str) -> str:
-    tag = tag.strip()
-    return tag[2:] if tag.startswith("W/") else tag
-
-
-def none_match(header: str, etag: str) -> bool:
-    """If-None-Match uses the weak comparison: ``W/"x"`` matches ``"x"``."""
-    if header.strip() == "*":
-        return True
-    return _opaque(etag) in {_opaque(t) for t in header.split(",") if t.strip()}
-
-
-def _http_date(value: str) -> datetime | None:
-    try:
-        parsed = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _seconds(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(microsecond=0)
-
-
-def not_modified(headers: dict[str, str], info: ObjectInfo) -> bool:
-    """RFC 9110 13.2.2: If-None-Match decides when present, else If-Modified-Since."""
-    if "if-none-match" in headers:
-        return none_match(headers["if-none-match"], info.etag)
-    since = _http_date(headers.get("if-modified-since", ""))
-    return since is not None and _seconds(info.modified) <= since
-
-
-def range_applies(headers: dict[str, str], info: ObjectInfo) -> bool:
-    """If-Range: serve the range only if the client's validator still matches (strongly)."""
-    value = headers.get("if-range")
-    if value is None:
-        return True
-    value = value.strip()
-    if value.startswith('"') or value.startswith("W/"):
-        return value == info.etag  # a weak tag never matches here
-    when = _http_date(value)
-    return when is not None and when == _seconds(info.modified)
-
-
 @dataclass
 class _Answer:
     """What to send: status and headers, and for a body the open read and its first chunk."""
 
     status: int
-    headers: list[tuple[str, str]]
+    headers: list[tuple[bytes, bytes]]
     reader: ObjectReader | None = None
     chunks: Iterator[bytes] | None = None
     first: bytes = b""
@@ -155,6 +105,7 @@ class OriginApp:
         self.store = store
         self.metrics = metrics or OriginMetrics()
         self._tokens = [t.encode() for t in tokens]
+        self._requests = RequestWrapper(self._handle, part="origin", observe=self._observe)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -162,48 +113,22 @@ class OriginApp:
             return
         if scope["type"] != "http":
             return
-        method = scope["method"]
-        status = 500
-        sent = 0
-        started = time.perf_counter()
-        request_id = request_id_from_scope(scope)
-        token = request_id_var.set(request_id)
+        # The request id (echoed), origin_http_requests_total and _response_body_bytes_total,
+        # and the access line, as every part does it (common.request_wrapper).
+        await self._requests(scope, receive, send)
 
-        async def tracked(message: Message) -> None:
-            nonlocal status, sent
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (REQUEST_ID_HEADER_BYTES, request_id.encode()),
-                ]
-            elif message["type"] == "http.response.body" and message.get("body"):
-                sent += len(message["body"])
-                self.metrics.bytes_sent.inc(len(message["body"]))
-            await send(message)
-
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            await self._route(scope, receive, tracked)
+            await self._route(scope, receive, send)
         except HTTPError as exc:
-            await self._send_error(tracked, method, exc)
-        finally:
-            label = method if method in ("GET", "HEAD") else "other"
-            self.metrics.requests.labels(label, str(status)).inc()
-            if scope["path"] not in ("/healthz", "/readyz", "/metrics"):
-                access_log.info(
-                    "%s %s %d",
-                    method,
-                    scope["path"],
-                    status,
-                    extra={
-                        "method": method,
-                        "path": scope["path"],
-                        "status": status,
-                        "bytes": sent,
-                        "ms": round((time.perf_counter() - started) * 1000, 2),
-                    },
-                )
-            request_id_var.reset(token)
+            await self._send_error(send, scope["method"], exc)
+
+    def _observe(self, request: Request) -> None:
+        method = request.method
+        label = method if method in ("GET", "HEAD") else "other"
+        self.metrics.requests.labels(label, str(request.status)).inc()
+        if request.nbytes:
+            self.metrics.bytes_sent.inc(request.nbytes)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -239,14 +164,10 @@ class OriginApp:
         await self._serve_object(key, kind, method, headers, receive, send)
 
     def _authenticate(self, headers: dict[str, str]) -> None:
-        scheme, _, presented = headers.get("authorization", "").partition(" ")
-        candidate = presented.strip().encode("latin-1")
-        if scheme.lower() == "bearer" and candidate:
-            # Compare with every token, without stopping early, in constant time each.
-            matched = False
-            for token in self._tokens:
-                matched |= hmac.compare_digest(token, candidate)
-            if matched:
+        presented = bearer_token(headers.get("authorization"))
+        if presented is not None:
+            # Compared with every token, without stopping early, in constant time each.
+            if matches_any(presented, self._tokens):
                 return
             challenge = 'Bearer realm="origin", error="invalid_token"'
             raise HTTPError(
@@ -285,20 +206,28 @@ class OriginApp:
         cache_control = REVALIDATE if kind == "latest" else IMMUTABLE
         # The object may change between the stat (which decides the answer) and the
         # open (which delivers bytes): if the versions differ, decide again.
+        conditionals = read_conditionals(headers)
         for attempt in range(_OPEN_ATTEMPTS):
             info: ObjectInfo = self._call("stat", lambda: self.store.stat(key))
-            base = _object_headers(info, cache_control)
-            if not_modified(headers, info):
-                return _Answer(304, base)
-            span = self._span(headers, info)
-            if span is None:
-                status, start, end = 200, 0, info.size - 1
-            else:
-                status, (start, end) = 206, span
-                base.append(("content-range", content_range(start, end, info.size)))
-            base.append(("content-length", str(end - start + 1)))
-            if method == "HEAD":
+            # The answer is the edge's too (common.http_plan): one decision for both.
+            rep = Representation(info.size, info.etag, info.modified.astimezone(UTC))
+            plan = plan_response(rep, method, headers.get("range"), conditionals)
+            status = plan.status
+            if status == 412:
+                raise HTTPError(
+                    412, "precondition_failed", "If-Match or If-Unmodified-Since failed"
+                )
+            if status == 416:
+                raise HTTPError(
+                    416,
+                    "range_not_satisfiable",
+                    f"the range lies outside the object's {info.size} bytes",
+                    [(k.decode(), v.decode()) for k, v in plan.headers],
+                )
+            base = [*_object_headers(info, cache_control), *plan.headers]
+            if plan.span is None:  # 304 or HEAD
                 return _Answer(status, base)
+            start, end = plan.span
             # An empty object is opened as (0, None): its only valid span is empty.
             last = None if end < start else end
             try:
@@ -329,25 +258,10 @@ class OriginApp:
     async def _serve_object(self, key, kind, method, headers, receive, send) -> None:
         answer = await to_thread.run_sync(self._decide, key, kind, method, headers)
         if answer.reader is None:
-            await _send_start(send, answer.status, answer.headers)
+            await _send_raw_start(send, answer.status, answer.headers)
             await send({"type": "http.response.body", "body": b""})
             return
         await self._stream(answer, receive, send)
-
-    def _span(self, headers: dict[str, str], info: ObjectInfo) -> tuple[int, int] | None:
-        if not range_applies(headers, info):
-            return None
-        try:
-            return parse_range(headers.get("range"), info.size)
-        except MalformedRange:
-            return None  # RFC 9110 lets a server ignore a Range it cannot parse
-        except UnsatisfiableRangeHeader:
-            raise HTTPError(
-                416,
-                "range_not_satisfiable",
-                f"the range lies outside the object's {info.size} bytes",
-                [("content-range", unsatisfied_range(info.size))],
-            ) from None
 
     async def _stream(self, answer: _Answer, receive: Receive, send: Send) -> None:
         reader, chunks = answer.reader, answer.chunks
@@ -355,7 +269,7 @@ class OriginApp:
         sent = len(answer.first)
         self.metrics.streams.inc()
         try:
-            await _send_start(send, answer.status, answer.headers)
+            await _send_raw_start(send, answer.status, answer.headers)
             if sent >= answer.length:
                 # A small object or range: one message, no further thread hops.
                 body = {"type": "http.response.body", "body": answer.first, "more_body": False}
@@ -425,23 +339,25 @@ async def _cancel_on_disconnect(receive: Receive, scope: anyio.CancelScope) -> N
             return
 
 
-def _object_headers(info: ObjectInfo, cache_control: str) -> list[tuple[str, str]]:
+def _object_headers(info: ObjectInfo, cache_control: str) -> list[tuple[bytes, bytes]]:
+    """The origin's own headers of an object answer (the plan adds validators, lengths)."""
     headers = [
-        ("content-type", info.content_type),
-        ("accept-ranges", "bytes"),
-        ("etag", info.etag),
-        ("last-modified", format_datetime(info.modified.astimezone(UTC), usegmt=True)),
-        ("cache-control", cache_control),
+        (b"content-type", info.content_type.encode("latin-1")),
+        (b"cache-control", cache_control.encode("latin-1")),
     ]
     if info.sha256:
-        headers.append(("x-checksum-sha256", info.sha256))
+        headers.append((b"x-checksum-sha256", info.sha256.encode("latin-1")))
     return headers
+
+
+async def _send_raw_start(send: Send, status: int, raw: list[tuple[bytes, bytes]]) -> None:
+    raw.append((b"x-content-type-options", b"nosniff"))
+    await send({"type": "http.response.start", "status": status, "headers": raw})
 
 
 async def _send_start(send: Send, status: int, headers: list[tuple[str, str]]) -> None:
     raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
-    raw.append((b"x-content-type-options", b"nosniff"))
-    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await _send_raw_start(send, status, raw)
 
 
 async def _send_bytes(send, status, body: bytes, ctype: str, head: bool, extra=()) -> None:

@@ -1,27 +1,15 @@
-"""Settings of the origin server (``ORIGIN_*`` environment variables), read once at start-up.
+"""The origin's settings: ``ORIGIN_*`` environment variables, one :class:`OriginSettings`.
 
-- ``ORIGIN_STORE`` (``file://./data/origin``): the store URL, file://, s3:// or gs://.
-- ``ORIGIN_HOST`` (``127.0.0.1``) and ``ORIGIN_PORT`` (``8090``): where to listen.
-- ``ORIGIN_PULL_TOKEN`` (unset): the accepted Bearer tokens, comma-separated (rotation:
-  list the new and the old token, move the edges over, drop the old one).
-- ``ORIGIN_PULL_TOKEN_FILE`` (``./data/secrets/pull-token``): read when ORIGIN_PULL_TOKEN
-  is unset; a random token is written there (mode 0600) at first use.
-- ``ORIGIN_LOG_LEVEL`` (``info``): debug, info, warning, error or critical.
-- ``ORIGIN_MAX_HEADER_BYTES`` (``16384``): largest request head (request line and headers);
-  larger: 431 and the connection closed.
-- ``ORIGIN_HEADER_TIMEOUT_S`` (``10``): time to receive a request's headers, from the
-  connection's opening or a keep-alive request's first byte; then 408 and closed.
-- ``ORIGIN_IDLE_TIMEOUT_S`` (``5``): a connection idle this long (no byte since it opened,
-  or between keep-alive requests) is closed.
-- ``ORIGIN_BODY_TIMEOUT_S`` (``30``): the longest pause in a request body still being sent;
-  then 408 (or a plain close) and closed.
-- ``ORIGIN_MAX_CONNECTIONS`` (``1024``): open connections; the next one gets 503 and is closed.
-
-Bad values stop the process at start-up with one line naming the variable.
+Each variable is described once, in its ``Field(description=...)``; the README's
+configuration table is generated from those (``python -m scripts.settings_tables``).
+``origin``'s command line reads them once (:func:`load_settings`, its options on
+top) and hands the model down; a bad value stops it with one line naming the
+variable (or the option) and exit status 2.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -36,6 +24,15 @@ from common.limits import (
     DEFAULT_MAX_HEADER_BYTES,
 )
 from common.secrets import DEFAULT_PULL_TOKEN_FILE, ensure_secret
+from common.setting_values import (
+    BODY_TIMEOUT_DOC,
+    HEADER_TIMEOUT_DOC,
+    IDLE_TIMEOUT_DOC,
+    MAX_HEADER_BYTES_DOC,
+    InvalidSettings,
+    build_settings,
+    setting_error_lines,
+)
 from origin.store import store_scheme
 
 MIN_TOKEN_LENGTH = 16
@@ -55,30 +52,68 @@ def parse_pull_tokens(value: str) -> list[str]:
     return tokens
 
 
+def check_store_url(value: str) -> str:
+    """``value`` if it names a store backend (``file``, ``s3``, ``gs``); one line otherwise."""
+    if store_scheme(value) not in ("file", "s3", "gs", "gcs"):
+        raise ValueError(
+            f"unsupported store URL {value!r}: use file:///abs/path, file://./relative, "
+            "s3://bucket/prefix or gs://bucket/prefix"
+        )
+    return value
+
+
 class OriginSettings(BaseSettings):
+    """Every setting of the origin (descriptions: the README table, generated from them)."""
+
     model_config = SettingsConfigDict(env_prefix="ORIGIN_", extra="ignore", frozen=True)
 
-    store: str = "file://./data/origin"
-    host: str = "127.0.0.1"
-    port: int = Field(default=8090, ge=1, le=65535)
-    pull_token: SecretStr | None = None
-    pull_token_file: Path = DEFAULT_PULL_TOKEN_FILE
-    log_level: LogLevel = "info"
-    max_header_bytes: int = Field(DEFAULT_MAX_HEADER_BYTES, ge=1024, le=1 << 20)
-    header_timeout_s: float = Field(DEFAULT_HEADER_TIMEOUT_S, gt=0, le=3600)
-    idle_timeout_s: float = Field(DEFAULT_IDLE_TIMEOUT_S, gt=0, le=3600)
-    body_timeout_s: float = Field(DEFAULT_BODY_TIMEOUT_S, gt=0, le=3600)
-    max_connections: int = Field(DEFAULT_MAX_CONNECTIONS, ge=1, le=1_000_000)
+    store: str = Field(
+        "file://./data/origin",
+        description="store URL: `file:///abs/path`, `file://./relative`, "
+        "`s3://bucket/prefix?endpoint_url=...&region=...`, `gs://bucket/prefix` (honours "
+        "`STORAGE_EMULATOR_HOST`); `--store` overrides",
+    )
+    host: str = Field("127.0.0.1", description="listen address of `origin serve`")
+    port: int = Field(8090, ge=1, le=65535, description="listen port of `origin serve`")
+    pull_token: SecretStr | None = Field(
+        None,
+        description="accepted Bearer pull tokens, comma-separated (rotation: list the new and "
+        f"the old, move the edges over, drop the old); each >= {MIN_TOKEN_LENGTH} printable ASCII "
+        "characters "
+        "without spaces; empty: the token file",
+    )
+    pull_token_file: Path = Field(
+        DEFAULT_PULL_TOKEN_FILE,
+        description="read when `ORIGIN_PULL_TOKEN` is unset; a random token is written there "
+        "(mode 0600) at first use",
+    )
+    log_level: LogLevel = Field(
+        "info", description="`debug`, `info`, `warning`, `error` or `critical`"
+    )
+    max_header_bytes: int = Field(
+        DEFAULT_MAX_HEADER_BYTES, ge=1024, le=1 << 20, description=MAX_HEADER_BYTES_DOC
+    )
+    header_timeout_s: float = Field(
+        DEFAULT_HEADER_TIMEOUT_S, gt=0, le=3600, description=HEADER_TIMEOUT_DOC
+    )
+    idle_timeout_s: float = Field(
+        DEFAULT_IDLE_TIMEOUT_S, gt=0, le=3600, description=IDLE_TIMEOUT_DOC
+    )
+    body_timeout_s: float = Field(
+        DEFAULT_BODY_TIMEOUT_S, gt=0, le=3600, description=BODY_TIMEOUT_DOC
+    )
+    max_connections: int = Field(
+        DEFAULT_MAX_CONNECTIONS,
+        ge=1,
+        le=1_000_000,
+        description="open connections (the origin runs one process); the next one gets 503 "
+        "`too_many_connections` and is closed",
+    )
 
     @field_validator("store")
     @classmethod
     def _known_scheme(cls, value: str) -> str:
-        if store_scheme(value) not in ("file", "s3", "gs", "gcs"):
-            raise ValueError(
-                f"unsupported store URL {value!r}: use file:///abs/path, file://./relative, "
-                "s3://bucket/prefix or gs://bucket/prefix"
-            )
-        return value
+        return check_store_url(value)
 
     @field_validator("pull_token", mode="before")
     @classmethod
@@ -100,14 +135,23 @@ class OriginSettings(BaseSettings):
         """The accepted tokens: ORIGIN_PULL_TOKEN, else the token file (created at first use)."""
         if self.pull_token is not None:
             return parse_pull_tokens(self.pull_token.get_secret_value())
-        return parse_pull_tokens(ensure_secret(self.pull_token_file))
+        try:
+            return parse_pull_tokens(ensure_secret(self.pull_token_file))
+        except (OSError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            line = f"ORIGIN_PULL_TOKEN_FILE: {str(self.pull_token_file)!r}: {reason}"
+            raise InvalidSettings([line]) from None
+
+
+def load_settings(options: Mapping[str, str] | None = None, **overrides: object) -> OriginSettings:
+    """The environment, ``overrides`` on top (``None``: not given), read once.
+
+    Raises :class:`~common.setting_values.InvalidSettings`: one line per bad value naming
+    its variable, or its command-line option when ``options`` maps the field to one.
+    """
+    return build_settings(OriginSettings, "ORIGIN", overrides, options)
 
 
 def describe_validation_error(exc: ValidationError) -> str:
     """One line naming the offending variables, e.g. ``ORIGIN_PORT: Input should be ...``."""
-    parts = []
-    for error in exc.errors():
-        field = str(error["loc"][0]) if error["loc"] else "?"
-        message = error["msg"].removeprefix("Value error, ")
-        parts.append(f"ORIGIN_{field.upper()}: {message}")
-    return "; ".join(parts)
+    return "; ".join(setting_error_lines(exc, "ORIGIN"))

@@ -37,8 +37,10 @@ track_stats              track_id                    the play counter (popularit
                                                      to tracks.plays so ranking needs
                                                      no join)
 tracks, artists,         by id                       the search catalog (FTS5 tables on
-albums, playlist_search                              SQLite; tsvector/GIN + pg_trgm on
-                                                     PostgreSQL)
+albums, playlist_search                              SQLite; tsvector/GIN on PostgreSQL;
+                                                     normalised t_*/k_* columns since 9)
+search_vocab,            term / gram                 the typo vocabulary (9): indexed words,
+search_grams                                         filed by deletion variant and skeleton
 =======================  ==========================  ==================================
 
 Times are integer milliseconds since the epoch in both dialects. Booleans are
@@ -60,6 +62,13 @@ class Migration:
     name: str
     sqlite: str
     postgresql: str
+    # Python run after the SQL, in the same transaction, with the dialect's name (for data
+    # the database cannot compute itself, e.g. search columns from the display text).
+    then: Callable[[Transaction, str], None] | None = None
+
+
+def _dialect(tx: Transaction) -> str:
+    return "postgresql" if type(tx).__module__.endswith(".postgres") else "sqlite"
 
 
 def apply_pending(tx: Transaction, run: Callable[[Migration], None]) -> int:
@@ -77,6 +86,8 @@ def apply_pending(tx: Transaction, run: Callable[[Migration], None]) -> int:
         if m.version in done:
             continue
         run(m)
+        if m.then is not None:
+            m.then(tx, _dialect(tx))
         tx.execute(
             "INSERT INTO schema_migrations (version, name, applied_at) VALUES (:v, :n, :t)",
             {"v": m.version, "n": m.name, "t": datetime.now(UTC).isoformat()},
@@ -524,5 +535,160 @@ MIGRATIONS += [
         "edge health",
         _EDGE_HEALTH.format(boolean="INTEGER", real="REAL"),
         _EDGE_HEALTH.format(boolean="BOOLEAN", real="DOUBLE PRECISION"),
+    ),
+]
+
+
+# --- 9: search over normalised text, typo vocabulary on both backends ----------------------
+#
+# Every searchable row gets ``t_<field>`` (its tokens) and ``k_<field>`` (its key) columns,
+# made by delivery.modules.search_text (one normalisation for indexing and querying; see
+# delivery.modules.search_index), and tracks get their ``genre``. SQLite's FTS5 tables are
+# rebuilt over the token columns (every letter, digit and mark a token character: the text
+# is already folded); PostgreSQL builds the weighted ``search`` tsvector from them in a
+# trigger (``delivery_tsv``: token by token, no parser, so ``Mr.Children`` is never a
+# ``host`` token), replacing the unaccent configuration. ``search_vocab`` / ``search_grams``
+# (deletion variants and skeletons of every indexed word) replace pg_trgm's vocabulary,
+# which a C-locale database cannot use for non-ASCII words. Existing rows are re-indexed by
+# the Python step (delivery.modules.search_index.reindex_all), in this same transaction.
+
+_SEARCH_FTS_OPTIONS = (
+    "tokenize = \"unicode61 remove_diacritics 0 categories 'L* N* Co M*'\", prefix = '2 3 4'"
+)
+
+# table -> (search columns, key columns, PostgreSQL weight of each search column). The
+# genre's lexemes are marked (~rock): free text never matches them, so it needs no weight
+# restriction, which a GIN index cannot check without reading every matching row.
+_SEARCH_COLUMNS: dict[str, tuple[list[str], list[str], list[str]]] = {
+    "tracks": (
+        ["t_title", "t_artist", "t_album", "t_genre"],
+        ["k_title", "k_artist", "k_album"],
+        ["A", "B", "C", "D"],
+    ),
+    "artists": (["t_name"], ["k_name"], ["A"]),
+    "albums": (["t_title", "t_artist"], ["k_title", "k_artist"], ["A", "B"]),
+    "playlist_search": (["t_name", "t_description"], ["k_name"], ["A", "B"]),
+}
+
+
+_TSV_MARKS = {"t_genre": ", '~'"}  # delivery.modules.search: Field.mark
+
+
+# ``pop``: popularity as ranking uses it, min(1, ln(1 + plays) / ln(1 + 10^6))
+# (delivery.modules.search.POPULARITY_FULL), kept by the database as plays change: stored
+# on PostgreSQL (ranking reads it, never recomputes it), computed on read on SQLite (which
+# cannot add a stored generated column to an existing table).
+_LN_FULL = "13.815511557963774"
+_POP_TABLES = ("tracks", "artists", "albums")
+
+
+def _search_v9_sqlite() -> str:
+    out = ["ALTER TABLE tracks ADD COLUMN genre TEXT NOT NULL DEFAULT '';"]
+    out += [
+        f"ALTER TABLE {t} ADD COLUMN pop REAL GENERATED ALWAYS AS "
+        f"(min(ln(1.0 + plays) / {_LN_FULL}, 1.0)) VIRTUAL;"
+        for t in _POP_TABLES
+    ]
+    for table, (search, keys, _) in _SEARCH_COLUMNS.items():
+        fts = f"{table}_fts"
+        out += [f"ALTER TABLE {table} ADD COLUMN {c} TEXT NOT NULL DEFAULT '';" for c in search]
+        out += [f"ALTER TABLE {table} ADD COLUMN {c} TEXT NOT NULL DEFAULT '';" for c in keys]
+        out += [f"DROP TRIGGER {table}_fts_{op};" for op in ("insert", "delete", "update")]
+        out.append(f"DROP TABLE {fts};")
+        cols = ", ".join(search)
+        new = ", ".join(f"new.{c}" for c in search)
+        old = ", ".join(f"old.{c}" for c in search)
+        out.append(f"""
+CREATE VIRTUAL TABLE {fts} USING fts5({cols}, content = '{table}', content_rowid = 'rid',
+    {_SEARCH_FTS_OPTIONS});
+CREATE TRIGGER {table}_fts_insert AFTER INSERT ON {table} BEGIN
+    INSERT INTO {fts} (rowid, {cols}) VALUES (new.rid, {new});
+END;
+CREATE TRIGGER {table}_fts_delete AFTER DELETE ON {table} BEGIN
+    INSERT INTO {fts} ({fts}, rowid, {cols}) VALUES ('delete', old.rid, {old});
+END;
+CREATE TRIGGER {table}_fts_update AFTER UPDATE OF {cols} ON {table} BEGIN
+    INSERT INTO {fts} ({fts}, rowid, {cols}) VALUES ('delete', old.rid, {old});
+    INSERT INTO {fts} (rowid, {cols}) VALUES (new.rid, {new});
+END;
+INSERT INTO {fts} ({fts}) VALUES ('rebuild');""")
+    out.append("""
+CREATE TABLE search_vocab (
+    term TEXT PRIMARY KEY,
+    n_rows INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE TABLE search_grams (
+    gram TEXT NOT NULL,
+    term TEXT NOT NULL,
+    len  INTEGER NOT NULL,
+    PRIMARY KEY (gram, term)
+) WITHOUT ROWID;""")
+    return "\n".join(out) + "\n"
+
+
+def _search_v9_postgres() -> str:
+    out = [
+        "ALTER TABLE tracks ADD COLUMN genre TEXT NOT NULL DEFAULT '';",
+        *(
+            f"ALTER TABLE {t} ADD COLUMN pop DOUBLE PRECISION GENERATED ALWAYS AS "
+            f"(LEAST(ln(CAST(1 + plays AS DOUBLE PRECISION)) / {_LN_FULL}, 1.0)) STORED;"
+            for t in _POP_TABLES
+        ),
+        # Tokens are letters, digits and marks only (no quote, backslash or colon), so each
+        # is a valid quoted lexeme; positions start at 2, leaving a gap between fields.
+        """
+CREATE FUNCTION delivery_tsv(body TEXT, weight "char", mark TEXT DEFAULT '')
+RETURNS tsvector LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT COALESCE(setweight(CAST(string_agg('''' || mark || tok || ''':' || (n + 1), ' ')
+                                   AS tsvector), weight), CAST('' AS tsvector))
+    FROM unnest(string_to_array(body, ' ')) WITH ORDINALITY AS u(tok, n)
+    WHERE tok <> ''
+$$;""",
+    ]
+    for table, (search, keys, weights) in _SEARCH_COLUMNS.items():
+        adds = ", ".join(f"ADD COLUMN {c} TEXT NOT NULL DEFAULT ''" for c in search + keys)
+        vector = " || ".join(
+            f"delivery_tsv(NEW.{c}, '{w}'{_TSV_MARKS.get(c, '')})"
+            for c, w in zip(search, weights, strict=True)
+        )
+        out.append(f"""
+ALTER TABLE {table} {adds}, ALTER COLUMN search SET DEFAULT CAST('' AS tsvector);
+CREATE FUNCTION {table}_search_tsv() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.search := {vector};
+    RETURN NEW;
+END $$;
+CREATE TRIGGER {table}_search_tsv BEFORE INSERT OR UPDATE OF {", ".join(search)} ON {table}
+    FOR EACH ROW EXECUTE FUNCTION {table}_search_tsv();""")
+    out.append("""
+DROP TABLE search_terms;
+DROP TEXT SEARCH CONFIGURATION delivery_search;
+CREATE TABLE search_vocab (
+    term TEXT COLLATE "C" PRIMARY KEY,
+    n_rows BIGINT NOT NULL DEFAULT 0
+);
+CREATE TABLE search_grams (
+    gram TEXT COLLATE "C" NOT NULL,
+    term TEXT COLLATE "C" NOT NULL,
+    len  SMALLINT NOT NULL,
+    PRIMARY KEY (gram, term)
+);""")
+    return "\n".join(out) + "\n"
+
+
+def _reindex_search(tx: Transaction, dialect: str) -> None:
+    # Imported here: the modules' normalisation, not part of the database layer.
+    from delivery.modules.search_index import reindex_all
+
+    reindex_all(tx, dialect)
+
+
+MIGRATIONS += [
+    Migration(
+        9,
+        "search: normalised text, typo vocabulary",
+        _search_v9_sqlite(),
+        _search_v9_postgres(),
+        then=_reindex_search,
     ),
 ]

@@ -28,13 +28,14 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict
 
 from delivery.errors import BadRequest, Forbidden
-from delivery.identity import Principal, current_user
+from delivery.identity import Principal
 from delivery.modules.bounds import INT32_MAX, INT32_MIN, Int32
-from delivery.modules.container import base_url, modules_of
+from delivery.modules.container import base_url
 from delivery.modules.ids import iso_ms, split_user_ids, track_id_from_uri
 from delivery.modules.objects import playlist_item_object, playlist_object, user_object
 from delivery.modules.paging import check_limit, check_offset, offset_page
 from delivery.modules.playlists import MAX_ITEMS_PER_REQUEST, RemoveSpec
+from delivery.services import ServicesDep, current_user
 
 router = APIRouter(tags=["playlists"])
 
@@ -110,9 +111,9 @@ def _library_page(request: Request, rows, total: int, limit: int, offset: int) -
 
 @router.post("/v1/me/playlists", status_code=201)
 def create_playlist(
-    body: CreatePlaylist, request: Request, user: Principal = Depends(current_user)
+    s: ServicesDep, body: CreatePlaylist, request: Request, user: Principal = Depends(current_user)
 ) -> dict[str, Any]:
-    h = modules_of(request).playlists.create(
+    h = s.modules.playlists.create(
         user.user_id,
         name=body.name,
         description=body.description,
@@ -124,15 +125,20 @@ def create_playlist(
 
 @router.post("/v1/users/{user_id}/playlists", status_code=201)
 def create_playlist_for_user(
-    user_id: str, body: CreatePlaylist, request: Request, user: Principal = Depends(current_user)
+    s: ServicesDep,
+    user_id: str,
+    body: CreatePlaylist,
+    request: Request,
+    user: Principal = Depends(current_user),
 ) -> dict[str, Any]:
     if user_id != user.user_id:
         raise Forbidden("you can only create playlists for yourself", code="not_yourself")
-    return create_playlist(body, request, user)
+    return create_playlist(s, body, request, user)
 
 
 @router.get("/v1/me/playlists")
 def my_playlists(
+    s: ServicesDep,
     request: Request,
     limit: int = Query(20, ge=1, le=50),
     offset: int = Query(0, ge=0, le=MAX_LIBRARY_OFFSET),
@@ -140,12 +146,13 @@ def my_playlists(
 ) -> dict[str, Any]:
     check_limit(limit, 50)
     check_offset(offset, MAX_LIBRARY_OFFSET)
-    rows, total = modules_of(request).sharing.library(user.user_id, offset=offset, limit=limit)
+    rows, total = s.modules.sharing.library(user.user_id, offset=offset, limit=limit)
     return _library_page(request, rows, total, limit, offset)
 
 
 @router.get("/v1/users/{user_id}/playlists")
 def user_playlists(
+    s: ServicesDep,
     user_id: str,
     request: Request,
     limit: int = Query(20, ge=1, le=50),
@@ -154,7 +161,7 @@ def user_playlists(
 ) -> dict[str, Any]:
     check_limit(limit, 50)
     check_offset(offset, MAX_LIBRARY_OFFSET)
-    rows, total = modules_of(request).sharing.user_playlists(
+    rows, total = s.modules.sharing.user_playlists(
         user_id, user.user_id, offset=offset, limit=limit
     )
     return _library_page(request, rows, total, limit, offset)
@@ -174,25 +181,25 @@ def _items_page(request: Request, page, *, href: str, next_limit: int) -> dict[s
 
 @router.get("/v1/playlists/{playlist_id}")
 def get_playlist(
-    playlist_id: str, request: Request, user: Principal = Depends(current_user)
+    s: ServicesDep, playlist_id: str, request: Request, user: Principal = Depends(current_user)
 ) -> dict[str, Any]:
-    m = modules_of(request)
-    page = m.playlists.page(
-        playlist_id, user.user_id, offset=0, limit=m.settings.playlist_embed_items
+    page = s.modules.playlists.page(
+        playlist_id, user.user_id, offset=0, limit=s.settings.playlist_embed_items
     )
     href = f"{base_url(request)}/v1/playlists/{playlist_id}/items"
-    tracks = _items_page(request, page, href=href, next_limit=m.settings.playlist_page_max)
+    tracks = _items_page(request, page, href=href, next_limit=s.settings.playlist_page_max)
     return playlist_object(base_url(request), page.header, tracks)
 
 
 @router.put("/v1/playlists/{playlist_id}")
 def change_playlist_details(
+    s: ServicesDep,
     playlist_id: str,
     body: ChangeDetails,
     request: Request,
     user: Principal = Depends(current_user),
 ) -> dict[str, Any]:
-    snapshot = modules_of(request).playlists.change_details(
+    snapshot = s.modules.playlists.change_details(
         playlist_id,
         user.user_id,
         name=body.name,
@@ -206,6 +213,7 @@ def change_playlist_details(
 @router.get("/v1/playlists/{playlist_id}/items")
 @router.get("/v1/playlists/{playlist_id}/tracks", include_in_schema=False)
 def get_playlist_items(
+    s: ServicesDep,
     playlist_id: str,
     request: Request,
     # The ceilings of DELIVERY_PLAYLIST_PAGE_MAX and of any playlist's length;
@@ -214,10 +222,9 @@ def get_playlist_items(
     offset: int = Query(0, ge=0, le=INT32_MAX),
     user: Principal = Depends(current_user),
 ) -> dict[str, Any]:
-    m = modules_of(request)
-    check_limit(limit, m.settings.playlist_page_max)
+    check_limit(limit, s.settings.playlist_page_max)
     check_offset(offset)
-    page = m.playlists.page(playlist_id, user.user_id, offset=offset, limit=limit)
+    page = s.modules.playlists.page(playlist_id, user.user_id, offset=offset, limit=limit)
     out = _items_page(
         request,
         page,
@@ -231,6 +238,7 @@ def get_playlist_items(
 @router.post("/v1/playlists/{playlist_id}/items", status_code=201)
 @router.post("/v1/playlists/{playlist_id}/tracks", status_code=201, include_in_schema=False)
 def add_playlist_items(
+    s: ServicesDep,
     playlist_id: str,
     request: Request,
     body: AddItems | None = None,
@@ -243,22 +251,21 @@ def add_playlist_items(
         position = body.position if body.position is not None else position
     else:
         track_ids = _uris(uris)
-    snapshot = modules_of(request).playlists.add(
-        playlist_id, user.user_id, track_ids, position=position
-    )
+    snapshot = s.modules.playlists.add(playlist_id, user.user_id, track_ids, position=position)
     return _snapshot(snapshot)
 
 
 @router.put("/v1/playlists/{playlist_id}/items")
 @router.put("/v1/playlists/{playlist_id}/tracks", include_in_schema=False)
 def reorder_or_replace_items(
+    s: ServicesDep,
     playlist_id: str,
     request: Request,
     body: ReorderOrReplace | None = None,
     uris: str | None = Query(None, description="comma-separated track URIs (replace)"),
     user: Principal = Depends(current_user),
 ) -> dict[str, Any]:
-    service = modules_of(request).playlists
+    service = s.modules.playlists
     body = body or ReorderOrReplace()
     replace_with = body.uris if body.uris is not None else uris
     reorder = body.range_start is not None or body.insert_before is not None
@@ -286,6 +293,7 @@ def reorder_or_replace_items(
 @router.delete("/v1/playlists/{playlist_id}/items")
 @router.delete("/v1/playlists/{playlist_id}/tracks", include_in_schema=False)
 def remove_playlist_items(
+    s: ServicesDep,
     playlist_id: str,
     body: RemoveItems,
     request: Request,
@@ -298,7 +306,7 @@ def remove_playlist_items(
         )
         for e in entries
     ]
-    snapshot = modules_of(request).playlists.remove(
+    snapshot = s.modules.playlists.remove(
         playlist_id,
         user.user_id,
         tracks=specs,
@@ -310,37 +318,38 @@ def remove_playlist_items(
 
 @router.put("/v1/playlists/{playlist_id}/followers")
 def follow_playlist(
-    playlist_id: str, request: Request, user: Principal = Depends(current_user)
+    s: ServicesDep, playlist_id: str, request: Request, user: Principal = Depends(current_user)
 ) -> dict[str, Any]:
-    modules_of(request).sharing.follow(playlist_id, user.user_id)
+    s.modules.sharing.follow(playlist_id, user.user_id)
     return {}
 
 
 @router.delete("/v1/playlists/{playlist_id}/followers")
 def unfollow_playlist(
-    playlist_id: str, request: Request, user: Principal = Depends(current_user)
+    s: ServicesDep, playlist_id: str, request: Request, user: Principal = Depends(current_user)
 ) -> dict[str, Any]:
-    modules_of(request).sharing.unfollow(playlist_id, user.user_id)
+    s.modules.sharing.unfollow(playlist_id, user.user_id)
     return {}
 
 
 @router.get("/v1/playlists/{playlist_id}/followers/contains")
 def playlist_followers_contain(
+    s: ServicesDep,
     playlist_id: str,
     request: Request,
     ids: str | None = None,
     user: Principal = Depends(current_user),
 ) -> list[bool]:
     user_ids = split_user_ids(ids, maximum=5)
-    return modules_of(request).sharing.followers_contain(playlist_id, user.user_id, user_ids)
+    return s.modules.sharing.followers_contain(playlist_id, user.user_id, user_ids)
 
 
 @router.get("/v1/playlists/{playlist_id}/collaborators")
 def list_collaborators(
-    playlist_id: str, request: Request, user: Principal = Depends(current_user)
+    s: ServicesDep, playlist_id: str, request: Request, user: Principal = Depends(current_user)
 ) -> dict[str, Any]:
     base = base_url(request)
-    rows = modules_of(request).sharing.collaborators(playlist_id, user.user_id)
+    rows = s.modules.sharing.collaborators(playlist_id, user.user_id)
     return {
         "items": [
             {**user_object(base, r["user_id"]), "added_at": iso_ms(r["added_at"])} for r in rows
@@ -350,23 +359,25 @@ def list_collaborators(
 
 @router.put("/v1/playlists/{playlist_id}/collaborators")
 def add_collaborators(
+    s: ServicesDep,
     playlist_id: str,
     request: Request,
     ids: str | None = None,
     user: Principal = Depends(current_user),
 ) -> dict[str, Any]:
     user_ids = split_user_ids(ids, maximum=50)
-    modules_of(request).sharing.add_collaborators(playlist_id, user.user_id, user_ids)
+    s.modules.sharing.add_collaborators(playlist_id, user.user_id, user_ids)
     return {}
 
 
 @router.delete("/v1/playlists/{playlist_id}/collaborators")
 def remove_collaborators(
+    s: ServicesDep,
     playlist_id: str,
     request: Request,
     ids: str | None = None,
     user: Principal = Depends(current_user),
 ) -> dict[str, Any]:
     user_ids = split_user_ids(ids, maximum=50)
-    modules_of(request).sharing.remove_collaborators(playlist_id, user.user_id, user_ids)
+    s.modules.sharing.remove_collaborators(playlist_id, user.user_id, user_ids)
     return {}

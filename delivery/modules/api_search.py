@@ -3,6 +3,7 @@
 The answer has one paging object per requested type, under its plural
 (``tracks``, ``artists``, ``albums``, ``playlists``). ``limit`` is 1-50 (default
 20) and ``offset`` 0-``DELIVERY_SEARCH_MAX_OFFSET`` (default 1000), per type.
+The query syntax, normalisation, typo tolerance and ranking: ``docs/search.md``.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from delivery.errors import BadRequest
-from delivery.identity import Principal, current_user
+from delivery.identity import Principal
 from delivery.modules.bounds import INT32_MAX
-from delivery.modules.container import base_url, modules_of
+from delivery.modules.container import base_url
 from delivery.modules.objects import (
     album_object,
     artist_object,
@@ -24,6 +25,7 @@ from delivery.modules.objects import (
 from delivery.modules.paging import check_limit, check_offset, offset_page
 from delivery.modules.search import TYPES
 from delivery.modules.search_query import parse_query
+from delivery.services import ServicesDep, current_user
 
 router = APIRouter(tags=["search"])
 
@@ -55,6 +57,7 @@ def _item(base: str, kind: str, row: dict[str, Any]) -> dict[str, Any]:
 
 @router.get("/v1/search")
 def search(
+    s: ServicesDep,
     request: Request,
     q: str | None = None,
     type: str | None = None,  # noqa: A002 - Spotify's parameter name
@@ -62,15 +65,17 @@ def search(
     offset: int = Query(0, ge=0, le=INT32_MAX),  # DELIVERY_SEARCH_MAX_OFFSET: checked below
     user: Principal = Depends(current_user),
 ) -> dict[str, Any]:
-    m = modules_of(request)
     query = parse_query(q or "")
     kinds = _types(type)
     check_limit(limit, 50)
-    check_offset(offset, m.settings.search_max_offset)
+    check_offset(offset, s.settings.search_max_offset)
     base = base_url(request)
     out: dict[str, Any] = {}
+    query = s.modules.search.expand(query)  # typo corrections: once for every type
     for kind in kinds:
-        rows, total = m.search.search(query, kind, limit=limit, offset=offset)
+        rows, total = s.modules.search.search(
+            query, kind, limit=limit, offset=offset, expanded=True
+        )
         page = offset_page(
             request,
             [_item(base, kind, r) for r in rows],
@@ -78,7 +83,7 @@ def search(
             offset=offset,
             total=total,
         )
-        if offset + limit > m.settings.search_max_offset:
+        if offset + limit > s.settings.search_max_offset:
             page["next"] = None  # the next page would be past the deepest offset we serve
         out[f"{kind}s"] = page
     return out

@@ -21,9 +21,9 @@ from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict
 
 from delivery.errors import BadRequest
-from delivery.identity import Principal, current_user
+from delivery.identity import Principal
 from delivery.modules.bounds import EpochMs, Int32
-from delivery.modules.container import base_url, modules_of
+from delivery.modules.container import base_url
 from delivery.modules.ids import iso_ms, split_user_ids, track_id_from_uri
 from delivery.modules.objects import track_object, user_object
 from delivery.modules.paging import check_limit, cursor_page
@@ -34,6 +34,7 @@ from delivery.modules.plays import (
     parse_played_at,
 )
 from delivery.modules.social import MAX_IDS
+from delivery.services import ServicesDep, current_user
 
 router = APIRouter(tags=["social"])
 
@@ -54,6 +55,7 @@ def _ids_from(ids: str | None, body: dict[str, Any] | None) -> list[str]:
 
 @router.put("/v1/me/following", status_code=204)
 def follow_users(
+    s: ServicesDep,
     request: Request,
     type: str | None = None,  # noqa: A002
     ids: str | None = None,
@@ -61,12 +63,13 @@ def follow_users(
     user: Principal = Depends(current_user),
 ) -> Response:
     _check_type(type)
-    modules_of(request).social.follow(user.user_id, _ids_from(ids, body))
+    s.modules.social.follow(user.user_id, _ids_from(ids, body))
     return Response(status_code=204)
 
 
 @router.delete("/v1/me/following", status_code=204)
 def unfollow_users(
+    s: ServicesDep,
     request: Request,
     type: str | None = None,  # noqa: A002
     ids: str | None = None,
@@ -74,19 +77,20 @@ def unfollow_users(
     user: Principal = Depends(current_user),
 ) -> Response:
     _check_type(type)
-    modules_of(request).social.unfollow(user.user_id, _ids_from(ids, body))
+    s.modules.social.unfollow(user.user_id, _ids_from(ids, body))
     return Response(status_code=204)
 
 
 @router.get("/v1/me/following/contains")
 def following_contains(
+    s: ServicesDep,
     request: Request,
     type: str | None = None,  # noqa: A002
     ids: str | None = None,
     user: Principal = Depends(current_user),
 ) -> list[bool]:
     _check_type(type)
-    return modules_of(request).social.contains(user.user_id, _ids_from(ids, None))
+    return s.modules.social.contains(user.user_id, _ids_from(ids, None))
 
 
 def _people(request: Request, listing, user_id: str, after: str | None, limit: int):
@@ -102,6 +106,7 @@ def _people(request: Request, listing, user_id: str, after: str | None, limit: i
 
 @router.get("/v1/me/following")
 def my_following(
+    s: ServicesDep,
     request: Request,
     type: str | None = None,  # noqa: A002
     after: str | None = None,
@@ -109,50 +114,54 @@ def my_following(
     user: Principal = Depends(current_user),
 ) -> dict[str, Any]:
     _check_type(type)
-    return _people(request, modules_of(request).social.following, user.user_id, after, limit)
+    return _people(request, s.modules.social.following, user.user_id, after, limit)
 
 
 @router.get("/v1/me/followers")
 def my_followers(
+    s: ServicesDep,
     request: Request,
     after: str | None = None,
     limit: int = Query(20, ge=1, le=50),
     user: Principal = Depends(current_user),
 ) -> dict[str, Any]:
-    return _people(request, modules_of(request).social.followers, user.user_id, after, limit)
+    return _people(request, s.modules.social.followers, user.user_id, after, limit)
 
 
 @router.get("/v1/users/{user_id}/following")
 def user_following(
+    s: ServicesDep,
     user_id: str,
     request: Request,
     after: str | None = None,
     limit: int = Query(20, ge=1, le=50),
     user: Principal = Depends(current_user),
 ) -> dict[str, Any]:
-    return _people(request, modules_of(request).social.following, user_id, after, limit)
+    return _people(request, s.modules.social.following, user_id, after, limit)
 
 
 @router.get("/v1/users/{user_id}/followers")
 def user_followers(
+    s: ServicesDep,
     user_id: str,
     request: Request,
     after: str | None = None,
     limit: int = Query(20, ge=1, le=50),
     user: Principal = Depends(current_user),
 ) -> dict[str, Any]:
-    return _people(request, modules_of(request).social.followers, user_id, after, limit)
+    return _people(request, s.modules.social.followers, user_id, after, limit)
 
 
 @router.get("/v1/me/following/suggestions")
 def follow_suggestions(
+    s: ServicesDep,
     request: Request,
     limit: int = Query(20, ge=1, le=50),
     user: Principal = Depends(current_user),
 ) -> dict[str, Any]:
     check_limit(limit, 50)
     base = base_url(request)
-    rows = modules_of(request).social.suggestions(user.user_id, limit=limit)
+    rows = s.modules.social.suggestions(user.user_id, limit=limit)
     return {
         "items": [
             {"user": user_object(base, r["user_id"]), "mutual_count": r["mutual_count"]}
@@ -163,6 +172,7 @@ def follow_suggestions(
 
 @router.get("/v1/tracks/{track_id}/friends-listened")
 def friends_listened(
+    s: ServicesDep,
     track_id: str,
     request: Request,
     limit: int = Query(20, ge=1, le=50),
@@ -170,7 +180,7 @@ def friends_listened(
     user: Principal = Depends(current_user),
 ) -> dict[str, Any]:
     check_limit(limit, 50)
-    rows, cursor, total = modules_of(request).social.friends_listened(
+    rows, cursor, total = s.modules.social.friends_listened(
         user.user_id, track_id, limit=limit, before=before
     )
     base = base_url(request)
@@ -223,7 +233,11 @@ def _play_object(base: str, row: dict[str, Any]) -> dict[str, Any]:
 
 @router.post("/v1/me/plays", status_code=201)
 def record_play(
-    body: PlayBody, request: Request, response: Response, user: Principal = Depends(current_user)
+    s: ServicesDep,
+    body: PlayBody,
+    request: Request,
+    response: Response,
+    user: Principal = Depends(current_user),
 ) -> dict[str, Any]:
     if (body.track_id is None) == (body.uri is None):
         raise BadRequest("give track_id or uri", code="invalid_play")
@@ -238,7 +252,7 @@ def record_play(
         context_uri=body.context.uri if body.context else None,
         played_at=parse_played_at(body.played_at),
     )
-    row, created = modules_of(request).plays.record(user.user_id, play)
+    row, created = s.modules.plays.record(user.user_id, play)
     if not created:
         response.status_code = 200  # the same play again: already recorded
     return {**_play_object(base_url(request), row), "created": created}
@@ -246,6 +260,7 @@ def record_play(
 
 @router.get("/v1/me/player/recently-played")
 def recently_played(
+    s: ServicesDep,
     request: Request,
     limit: int = Query(20, ge=1, le=50),
     before: str | None = Query(
@@ -257,7 +272,7 @@ def recently_played(
     user: Principal = Depends(current_user),
 ) -> dict[str, Any]:
     check_limit(limit, 50)
-    rows = modules_of(request).plays.recently_played(
+    rows = s.modules.plays.recently_played(
         user.user_id,
         limit=limit,
         before=parse_play_cursor(before, "before"),

@@ -20,8 +20,9 @@ value meanwhile.
 
 Metrics (prometheus_client; in the delivery app's registry, so on its ``/metrics``,
 else the default registry): ``delivery_playlist_cache_requests_total`` by ``result``
-(hit, miss, coalesced), ``delivery_playlist_cache_early_refreshes_total`` and
-``delivery_playlist_cache_hit_ratio`` (hits + coalesced over requests, per process).
+(hit, miss, coalesced) and ``delivery_playlist_cache_early_refreshes_total``. The hit
+ratio is computed where the series meet (PromQL: hit + coalesced over all results), so it
+stays right summed over every worker; a per-process ratio gauge could not be summed.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from typing import Any, Generic, TypeVar
 from weakref import WeakKeyDictionary
 
 from cachetools import LRUCache
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
+from prometheus_client import REGISTRY, CollectorRegistry, Counter
 
 V = TypeVar("V")
 
@@ -54,12 +55,6 @@ class CacheMetrics:
         self.early_refreshes = Counter(
             "delivery_playlist_cache_early_refreshes",
             "XFetch early refreshes of hot-playlist cache entries.",
-            ["cache"],
-            registry=registry,
-        )
-        self.hit_ratio = Gauge(
-            "delivery_playlist_cache_hit_ratio",
-            "Share of hot-playlist cache lookups answered without a database read.",
             ["cache"],
             registry=registry,
         )
@@ -144,7 +139,6 @@ class SnapshotCache(Generic[V]):
         self._m_miss = metrics.requests.labels(name, "miss")
         self._m_coalesced = metrics.requests.labels(name, "coalesced")
         self._m_early = metrics.early_refreshes.labels(name)
-        self._m_ratio = metrics.hit_ratio.labels(name)
 
     def stats(self) -> CacheStats:
         with self._lock:
@@ -169,8 +163,6 @@ class SnapshotCache(Generic[V]):
         else:
             self._coalesced += 1
             self._m_coalesced.inc()
-        total = self._hits + self._misses + self._coalesced
-        self._m_ratio.set((self._hits + self._coalesced) / total)
 
     def discard(self, stale: Callable[[V], bool]) -> int:
         """Drop every entry whose value ``stale(value)`` says is out of date; return how many.

@@ -2,8 +2,9 @@
 
 Walks the store's ``latest.json`` pointers and indexes every track whose
 current version the search catalog lacks (re-running it is cheap: unchanged
-tracks cost one small read each). Defaults come from the service's own
-variables, ``DELIVERY_STORE`` and ``DELIVERY_DATABASE_URL``. Exit status: 0 when
+tracks cost one small read each). Defaults come from the service's own settings,
+``DELIVERY_STORE`` and ``DELIVERY_DATABASE_URL``, which :func:`delivery.cli.main`
+loads once and passes to every command (``handler(args, settings)``). Exit status: 0 when
 every track was indexed, 1 when some manifests could not be read (the others
 are indexed; each failure is printed), 2 when the store or database cannot be
 opened. Each track it indexes is announced as a ``track.published`` event written in
@@ -21,14 +22,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-
-class _Locations(BaseSettings):
-    # The same variables and defaults as delivery.settings.DeliverySettings.
-    model_config = SettingsConfigDict(env_prefix="DELIVERY_", extra="ignore")
-    store: str = "file://./data/origin"
-    database_url: str = "sqlite:///./data/delivery.db"
+from delivery.settings import DeliverySettings
 
 
 def add_catalog_commands(subparsers) -> None:
@@ -39,24 +33,26 @@ def add_catalog_commands(subparsers) -> None:
         "--store", help="store URL (default: $DELIVERY_STORE or file://./data/origin)"
     )
     sync.add_argument(
-        "--database", help="database URL (default: $DELIVERY_DATABASE_URL or the SQLite file)"
+        "--database",
+        dest="database_url",
+        help="database URL (default: $DELIVERY_DATABASE_URL or the SQLite file)",
     )
     sync.add_argument(
         "--prune", action="store_true", help="also drop tracks the store no longer holds"
     )
-    sync.set_defaults(func=run_catalog_sync)
+    sync.set_defaults(
+        handler=run_catalog_sync, options={"store": "--store", "database_url": "--database"}
+    )
 
 
-def run_catalog_sync(args: argparse.Namespace) -> int:
+def run_catalog_sync(args: argparse.Namespace, settings: DeliverySettings) -> int:
     from delivery.db import DatabaseError, open_database
     from delivery.modules.track_index import TrackIndex
     from delivery.outbox import OutboxEventBus
     from origin.errors import StoreError
     from origin.store import open_store
 
-    defaults = _Locations()
-    store_url = args.store or defaults.store
-    db_url = args.database or defaults.database_url
+    store_url, db_url = settings.store, settings.database_url  # --store, --database included
     try:
         store = open_store(store_url)
         db = open_database(db_url)
@@ -86,26 +82,21 @@ def add_events_commands(subparsers) -> None:
     retry.add_argument("--consumer", help="only this consumer's")
     for p in (failed, retry):
         p.add_argument(
-            "--database", help="database URL (default: $DELIVERY_DATABASE_URL or the SQLite file)"
+            "--database",
+            dest="database_url",
+            help="database URL (default: $DELIVERY_DATABASE_URL or the SQLite file)",
         )
-    failed.set_defaults(func=run_events_failed)
-    retry.set_defaults(func=run_events_retry)
+    failed.set_defaults(handler=run_events_failed, options={"database_url": "--database"})
+    retry.set_defaults(handler=run_events_retry, options={"database_url": "--database"})
 
 
-def _events_db(args: argparse.Namespace):
-    from delivery.db import open_database
-
-    db = open_database(args.database or _Locations().database_url)
-    db.migrate()
-    return db
-
-
-def _on_events_db(args: argparse.Namespace, command: str, work):
+def _on_events_db(args: argparse.Namespace, settings: DeliverySettings, command: str, work):
     """``work(db)`` on the events database; one error line (and None) when it cannot run."""
-    from delivery.db import DatabaseError
+    from delivery.db import DatabaseError, open_database
 
     try:
-        db = _events_db(args)
+        db = open_database(settings.database_url)  # --database included
+        db.migrate()
         try:
             return work(db)
         finally:
@@ -115,10 +106,10 @@ def _on_events_db(args: argparse.Namespace, command: str, work):
         return None
 
 
-def run_events_failed(args: argparse.Namespace) -> int:
+def run_events_failed(args: argparse.Namespace, settings: DeliverySettings) -> int:
     from delivery.outbox import list_failures
 
-    rows = _on_events_db(args, "failed", lambda db: list_failures(db, args.status))
+    rows = _on_events_db(args, settings, "failed", lambda db: list_failures(db, args.status))
     if rows is None:
         return 2
     print(f"{'CONSUMER':<28} {'EVENT ID':<32} {'TOPIC':<18} {'STATUS':<9} ATTEMPTS  ERROR")
@@ -132,10 +123,10 @@ def run_events_failed(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_events_retry(args: argparse.Namespace) -> int:
+def run_events_retry(args: argparse.Namespace, settings: DeliverySettings) -> int:
     from delivery.outbox import retry_dead
 
-    n = _on_events_db(args, "retry", lambda db: retry_dead(db, args.consumer))
+    n = _on_events_db(args, settings, "retry", lambda db: retry_dead(db, args.consumer))
     if n is None:
         return 2
     print(f"requeued {n} dead deliver{'y' if n == 1 else 'ies'}")

@@ -1,4 +1,8 @@
-"""The modules' services, built once per app and found by routes on ``app.state.modules``."""
+"""The modules' services (playlists, search, social, plays), built once per app.
+
+:func:`build_modules` makes them from the delivery settings; ``create_app`` keeps the
+result in :attr:`delivery.services.Services.modules`, where routes find it.
+"""
 
 from __future__ import annotations
 
@@ -21,18 +25,14 @@ from delivery.modules.playlist_sharing import PlaylistSharing
 from delivery.modules.playlists import PlaylistService
 from delivery.modules.plays import PlayService
 from delivery.modules.search import SearchService
-from delivery.modules.settings import ModulesSettings
 from delivery.modules.social import SocialService
 from delivery.modules.track_index import TrackIndex
+from delivery.settings import DeliverySettings
 from origin.store import ObjectStore
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Modules:
-    settings: ModulesSettings
-    db: Database
-    store: ObjectStore | None
-    events: EventBus
     cache: SnapshotCache
     track_index: TrackIndex
     search: SearchService
@@ -41,25 +41,23 @@ class Modules:
     social: SocialService
     plays: PlayService
 
-    def subscribe_handlers(self) -> None:
+    def subscribe_handlers(self, events: EventBus) -> None:
         """The modules' event handlers (each idempotent: delivery is at least once).
 
         Durable ones run once per deployment (whichever worker holds the consumer's
         lease); ``every_worker`` ones in every worker process (per-process caches).
         """
-        self.events.subscribe(
+        events.subscribe(
             TRACK_PUBLISHED, self.track_index.on_track_published, name="search.index_track"
         )
-        self.events.subscribe(
+        events.subscribe(
             PLAYLIST_CHANGED, self.search.on_playlist_changed, name="search.index_playlist"
         )
-        self.events.subscribe(
-            PLAY_RECORDED, self.plays.on_play_recorded, name="popularity.count_play"
-        )
+        events.subscribe(PLAY_RECORDED, self.plays.on_play_recorded, name="popularity.count_play")
         # Per worker: hot-playlist pages are keyed by snapshot, so a playlist's own changes
         # never need an invalidation (every read checks the header's current snapshot_id
         # in the database first); the track metadata a page joins in does, once re-indexed.
-        self.events.subscribe(
+        events.subscribe(
             TRACK_INDEXED, self.forget_pages_of, name="playlists.cache.forget", every_worker=True
         )
 
@@ -69,12 +67,13 @@ class Modules:
 
 
 def build_modules(
+    settings: DeliverySettings,
     db: Database,
     store: ObjectStore | None,
     events: EventBus,
-    settings: ModulesSettings,
     registry: CollectorRegistry | None = None,
 ) -> Modules:
+    """The services on one database; ``store`` None (benchmarks): no track index reads."""
     cache: SnapshotCache = SnapshotCache(
         settings.playlist_cache_entries,
         settings.playlist_cache_ttl_s,
@@ -83,10 +82,6 @@ def build_modules(
     )
     playlists = PlaylistService(db, settings, events, cache)
     return Modules(
-        settings=settings,
-        db=db,
-        store=store,
-        events=events,
         cache=cache,
         track_index=TrackIndex(db, store, events=events),
         search=SearchService(db, settings),
@@ -95,10 +90,6 @@ def build_modules(
         social=SocialService(db, settings),
         plays=PlayService(db, settings, events, store),
     )
-
-
-def modules_of(request: Request) -> Modules:
-    return request.app.state.modules
 
 
 def base_url(request: Request) -> str:

@@ -27,7 +27,7 @@ from delivery.modules.fractional import spread_keys
 from delivery.modules.ids import new_playlist_id, new_snapshot_id, now_ms
 from delivery.modules.playlist_access import HEADER_COLS, Header, PlaylistAccess, bad
 from delivery.modules.playlist_order import ItemOrder
-from delivery.modules.settings import ModulesSettings
+from delivery.settings import DeliverySettings
 
 MAX_ITEMS_PER_REQUEST = 100
 MAX_NAME = 200
@@ -74,7 +74,7 @@ class PlaylistService:
     def __init__(
         self,
         db: Database,
-        settings: ModulesSettings,
+        settings: DeliverySettings,
         events: EventBus,
         cache: SnapshotCache | None = None,
     ) -> None:

@@ -36,7 +36,7 @@ from delivery.events import PLAY_RECORDED, Event, EventBus
 from delivery.modules.bounds import epoch_ms_in_range
 from delivery.modules.ids import check_track_id, now_ms
 from delivery.modules.paging import decode_cursor, encode_cursor
-from delivery.modules.settings import ModulesSettings
+from delivery.settings import DeliverySettings
 from origin.errors import InvalidKey, StoreError
 from origin.keys import BITRATES, latest_key, validate_version
 from origin.store import ObjectStore
@@ -120,7 +120,7 @@ class PlayService:
     def __init__(
         self,
         db: Database,
-        settings: ModulesSettings,
+        settings: DeliverySettings,
         events: EventBus,
         store: ObjectStore | None = None,
     ) -> None:

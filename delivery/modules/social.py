@@ -17,13 +17,13 @@ from delivery.errors import BadRequest
 from delivery.modules.bounds import epoch_ms_in_range
 from delivery.modules.ids import check_track_id, check_user_id, now_ms
 from delivery.modules.paging import decode_cursor, encode_cursor
-from delivery.modules.settings import ModulesSettings
+from delivery.settings import DeliverySettings
 
 MAX_IDS = 50
 
 
 class SocialService:
-    def __init__(self, db: Database, settings: ModulesSettings) -> None:
+    def __init__(self, db: Database, settings: DeliverySettings) -> None:
         self.db = db
         self.settings = settings
 

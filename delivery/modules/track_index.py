@@ -8,7 +8,8 @@ Tracks enter it three ways, all ending in :meth:`TrackIndex.upsert`:
   admin endpoint ``POST /v1/admin/events`` that ``encoder ingest --notify`` calls;
 * ``delivery catalog sync`` (:meth:`TrackIndex.sync`), which walks every
   ``latest.json`` in the store and indexes what changed (``--prune`` also drops
-  tracks the store no longer has), writing a ``track.published`` event for each in
+  tracks the store no longer has, each with a ``track.removed`` event), writing a
+  ``track.published`` event for each in
   the same transaction, so every worker's catalogue cache hears of it as it would
   from ``--notify``;
 * tests and benchmarks, directly.
@@ -30,8 +31,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from delivery.db import Database, Transaction
-from delivery.events import TRACK_INDEXED, TRACK_PUBLISHED, Event, EventBus
+from delivery.events import TRACK_INDEXED, TRACK_PUBLISHED, TRACK_REMOVED, Event, EventBus
 from delivery.modules.ids import normalize_name, now_ms, stable_id
+from delivery.modules.search_index import add_vocab, track_columns
 from origin.errors import StoreError, TrackNotFound, VersionNotFound
 from origin.keys import parse_key, validate_version
 from origin.manifest import Manifest, read_latest, read_manifest
@@ -70,6 +72,7 @@ class IndexedTrack:
     year: int | None
     duration_ms: int
     published_at: str | None = None
+    genre: str = ""
 
     @property
     def artist_id(self) -> str:
@@ -93,6 +96,7 @@ class IndexedTrack:
             year=year_from_tags(tags),
             duration_ms=int(round(manifest.duration_s * 1000)),
             published_at=published_at,
+            genre=_tag(tags, "genre"),
         )
 
 
@@ -115,90 +119,54 @@ class TrackNotInStore(LookupError):
     """The store holds no manifest for the track (yet)."""
 
 
-_UPSERT_TRACK = {
-    "sqlite": """
-        INSERT INTO tracks (track_id, version, title, artist, album, artist_id, album_id, year,
-                            duration_ms, published_at, indexed_at, plays)
-        VALUES (:track_id, :version, :title, :artist, :album, :artist_id, :album_id, :year,
-                :duration_ms, :published_at, :now,
-                COALESCE((SELECT plays FROM track_stats WHERE track_id = :track_id), 0))
-        ON CONFLICT (track_id) DO UPDATE SET
-            version = excluded.version, title = excluded.title, artist = excluded.artist,
-            album = excluded.album, artist_id = excluded.artist_id, album_id = excluded.album_id,
-            year = excluded.year, duration_ms = excluded.duration_ms,
-            published_at = excluded.published_at, indexed_at = excluded.indexed_at
-    """,
-    "postgresql": """
-        INSERT INTO tracks (track_id, version, title, artist, album, artist_id, album_id, year,
-                            duration_ms, published_at, indexed_at, plays, search)
-        VALUES (:track_id, :version, :title, :artist, :album, :artist_id, :album_id, :year,
-                :duration_ms, :published_at, :now,
-                COALESCE((SELECT plays FROM track_stats WHERE track_id = :track_id), 0),
-                setweight(to_tsvector('delivery_search', CAST(:title AS TEXT)), 'A')
-                || setweight(to_tsvector('delivery_search', CAST(:artist AS TEXT)), 'B')
-                || setweight(to_tsvector('delivery_search', CAST(:album AS TEXT)), 'C'))
-        ON CONFLICT (track_id) DO UPDATE SET
-            version = excluded.version, title = excluded.title, artist = excluded.artist,
-            album = excluded.album, artist_id = excluded.artist_id, album_id = excluded.album_id,
-            year = excluded.year, duration_ms = excluded.duration_ms,
-            published_at = excluded.published_at, indexed_at = excluded.indexed_at,
-            search = excluded.search
-    """,
-}
+# The search columns (t_*, k_*: delivery.modules.search_index) are computed here; on
+# PostgreSQL a trigger builds the tsvector from them, on SQLite triggers feed FTS5.
+_SEARCH_COLS = "t_title, t_artist, t_album, t_genre, k_title, k_artist, k_album"
+_UPSERT_TRACK = f"""
+    INSERT INTO tracks (track_id, version, title, artist, album, artist_id, album_id, year,
+                        duration_ms, published_at, indexed_at, plays, genre, {_SEARCH_COLS})
+    VALUES (:track_id, :version, :title, :artist, :album, :artist_id, :album_id, :year,
+            :duration_ms, :published_at, :now,
+            COALESCE((SELECT plays FROM track_stats WHERE track_id = :track_id), 0), :genre,
+            :t_title, :t_artist, :t_album, :t_genre, :k_title, :k_artist, :k_album)
+    ON CONFLICT (track_id) DO UPDATE SET
+        version = excluded.version, title = excluded.title, artist = excluded.artist,
+        album = excluded.album, artist_id = excluded.artist_id, album_id = excluded.album_id,
+        year = excluded.year, duration_ms = excluded.duration_ms,
+        published_at = excluded.published_at, indexed_at = excluded.indexed_at,
+        genre = excluded.genre, t_title = excluded.t_title, t_artist = excluded.t_artist,
+        t_album = excluded.t_album, t_genre = excluded.t_genre, k_title = excluded.k_title,
+        k_artist = excluded.k_artist, k_album = excluded.k_album
+"""
 
-# PostgreSQL keeps the vocabulary for typo correction (see delivery.modules.search).
-ADD_TERMS = (
-    "INSERT INTO search_terms (term) SELECT lexeme FROM unnest(to_tsvector('delivery_search', "
-    "CAST(:text AS TEXT))) ON CONFLICT (term) DO NOTHING"
-)
-
-# Aggregates are recomputed from the tracks: one statement per artist/album touched.
-_REFRESH_ARTIST = {
-    "sqlite": """
-        INSERT INTO artists (artist_id, name, track_count, plays)
-        SELECT :id, COALESCE(MIN(t.artist), ''), COUNT(*), COALESCE(SUM(t.plays), 0)
-        FROM tracks t
-        WHERE t.artist_id = :id
-        ON CONFLICT (artist_id) DO UPDATE SET name = excluded.name,
-            track_count = excluded.track_count, plays = excluded.plays
-    """,
-    "postgresql": """
-        INSERT INTO artists (artist_id, name, track_count, plays, search)
-        SELECT :id, COALESCE(MIN(t.artist), ''), COUNT(*), COALESCE(SUM(t.plays), 0),
-               setweight(to_tsvector('delivery_search', COALESCE(MIN(t.artist), '')), 'A')
-        FROM tracks t
-        WHERE t.artist_id = :id
-        ON CONFLICT (artist_id) DO UPDATE SET name = excluded.name,
-            track_count = excluded.track_count, plays = excluded.plays,
-            search = excluded.search
-    """,
-}
-_REFRESH_ALBUM = {
-    "sqlite": """
-        INSERT INTO albums (album_id, title, artist, artist_id, year, track_count, plays)
-        SELECT :id, COALESCE(MIN(t.album), ''), COALESCE(MIN(t.artist), ''),
-               COALESCE(MIN(t.artist_id), ''), MIN(t.year), COUNT(*), COALESCE(SUM(t.plays), 0)
-        FROM tracks t
-        WHERE t.album_id = :id
-        ON CONFLICT (album_id) DO UPDATE SET title = excluded.title, artist = excluded.artist,
-            artist_id = excluded.artist_id, year = excluded.year,
-            track_count = excluded.track_count, plays = excluded.plays
-    """,
-    "postgresql": """
-        INSERT INTO albums (album_id, title, artist, artist_id, year, track_count, plays,
-                            search)
-        SELECT :id, COALESCE(MIN(t.album), ''), COALESCE(MIN(t.artist), ''),
-               COALESCE(MIN(t.artist_id), ''), MIN(t.year), COUNT(*), COALESCE(SUM(t.plays), 0),
-               setweight(to_tsvector('delivery_search', COALESCE(MIN(t.album), '')), 'A')
-               || setweight(to_tsvector('delivery_search', COALESCE(MIN(t.artist), '')), 'B')
-        FROM tracks t
-        WHERE t.album_id = :id
-        ON CONFLICT (album_id) DO UPDATE SET title = excluded.title, artist = excluded.artist,
-            artist_id = excluded.artist_id, year = excluded.year,
-            track_count = excluded.track_count, plays = excluded.plays,
-            search = excluded.search
-    """,
-}
+# Aggregates are recomputed from the tracks: one statement per artist/album touched. All
+# tracks of one artist (album) carry names equal under normalize_name, which the search
+# normalisation folds further, so MIN() of their search columns is the name's own.
+_REFRESH_ARTIST = """
+    INSERT INTO artists (artist_id, name, track_count, plays, t_name, k_name)
+    SELECT :id, COALESCE(MIN(t.artist), ''), COUNT(*), COALESCE(SUM(t.plays), 0),
+           COALESCE(MIN(t.t_artist), ''), COALESCE(MIN(t.k_artist), '')
+    FROM tracks t
+    WHERE t.artist_id = :id
+    ON CONFLICT (artist_id) DO UPDATE SET name = excluded.name,
+        track_count = excluded.track_count, plays = excluded.plays,
+        t_name = excluded.t_name, k_name = excluded.k_name
+"""
+_REFRESH_ALBUM = """
+    INSERT INTO albums (album_id, title, artist, artist_id, year, track_count, plays,
+                        t_title, t_artist, k_title, k_artist)
+    SELECT :id, COALESCE(MIN(t.album), ''), COALESCE(MIN(t.artist), ''),
+           COALESCE(MIN(t.artist_id), ''), MIN(t.year), COUNT(*), COALESCE(SUM(t.plays), 0),
+           COALESCE(MIN(t.t_album), ''), COALESCE(MIN(t.t_artist), ''),
+           COALESCE(MIN(t.k_album), ''), COALESCE(MIN(t.k_artist), '')
+    FROM tracks t
+    WHERE t.album_id = :id
+    ON CONFLICT (album_id) DO UPDATE SET title = excluded.title, artist = excluded.artist,
+        artist_id = excluded.artist_id, year = excluded.year,
+        track_count = excluded.track_count, plays = excluded.plays,
+        t_title = excluded.t_title, t_artist = excluded.t_artist,
+        k_title = excluded.k_title, k_artist = excluded.k_artist
+"""
 
 
 class TrackIndex:
@@ -222,6 +190,7 @@ class TrackIndex:
         with self.db.transaction() as tx:
             touched_artists: set[str] = set()
             touched_albums: set[str] = set()
+            tokens: list[str] = []
             for track in tracks:
                 old = tx.fetchone(
                     "SELECT artist_id, album_id FROM tracks WHERE track_id = :t",
@@ -242,11 +211,12 @@ class TrackIndex:
                     "duration_ms": track.duration_ms,
                     "published_at": track.published_at,
                     "now": now,
+                    "genre": track.genre,
+                    **track_columns(track.title, track.artist, track.album, track.genre),
                 }
-                tx.execute(_UPSERT_TRACK[self.db.dialect], params)
-                if self.db.dialect == "postgresql":
-                    text = f"{track.title} {track.artist} {track.album}"
-                    tx.execute(ADD_TERMS, {"text": text})
+                tx.execute(_UPSERT_TRACK, params)
+                tokens += [params["t_title"], params["t_artist"], params["t_album"]]
+                tokens.append(params["t_genre"])
                 touched_artists.add(track.artist_id)
                 touched_albums.add(track.album_id)
                 if announce and self.events is not None:
@@ -255,6 +225,7 @@ class TrackIndex:
                         {"track_id": track.track_id, "version": track.version},
                         tx=tx,
                     )
+            add_vocab(tx, self.db.dialect, tokens)
             self._refresh_aggregates(tx, touched_artists, touched_albums)
             self._indexed(tx, [t.track_id for t in tracks])
 
@@ -275,6 +246,10 @@ class TrackIndex:
                 albums.add(old["album_id"])
                 removed += 1
                 gone.append(track_id)
+                if self.events is not None:
+                    # Every worker's resolver forgets its cached latest.json: the track
+                    # answers 404 at once rather than after DELIVERY_CATALOG_TTL_S.
+                    self.events.publish(TRACK_REMOVED, {"track_id": track_id}, tx=tx)
             self._refresh_aggregates(tx, artists, albums)
             self._indexed(tx, gone)
         return removed
@@ -287,12 +262,12 @@ class TrackIndex:
 
     def _refresh_aggregates(self, tx: Transaction, artists: set[str], albums: set[str]) -> None:
         for artist_id in sorted(a for a in artists if a):
-            tx.execute(_REFRESH_ARTIST[self.db.dialect], {"id": artist_id})
+            tx.execute(_REFRESH_ARTIST, {"id": artist_id})
             tx.execute(
                 "DELETE FROM artists WHERE artist_id = :id AND track_count = 0", {"id": artist_id}
             )
         for album_id in sorted(a for a in albums if a):
-            tx.execute(_REFRESH_ALBUM[self.db.dialect], {"id": album_id})
+            tx.execute(_REFRESH_ALBUM, {"id": album_id})
             tx.execute(
                 "DELETE FROM albums WHERE album_id = :id AND track_count = 0", {"id": album_id}
             )

@@ -33,8 +33,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from delivery import credentials
 from delivery.auth import mint_user_token
-from delivery.context import DeliveryContext
 from delivery.errors import BadRequest, NotFound, ServiceUnavailable
+from delivery.services import Services, ServicesDep
 
 router = APIRouter(tags=["player"])
 
@@ -78,10 +78,6 @@ def _static_response(request: Request, name: str, media_type: str, **headers: st
     return Response(item.body, media_type=media_type, headers=common)
 
 
-def _ctx(request: Request) -> DeliveryContext:
-    return request.app.state.delivery
-
-
 @router.get("/player", include_in_schema=False)
 def player_page(request: Request) -> Response:
     return _static_response(
@@ -114,7 +110,7 @@ def player_asset(name: str, request: Request) -> Response:
     return _static_response(request, name, media_type, **{"X-Content-Type-Options": "nosniff"})
 
 
-def _demo_tier(ctx: DeliveryContext, user_id: str) -> tuple[str, bool]:
+def _demo_tier(ctx: Services, user_id: str) -> tuple[str, bool]:
     """(the tier the user will have, whether the database says so)."""
     record = ctx.tiers.get(user_id)
     if record.updated_at is not None:
@@ -126,8 +122,7 @@ def _demo_tier(ctx: DeliveryContext, user_id: str) -> tuple[str, bool]:
 
 
 @router.get("/player/config.json", tags=["player"], summary="Start-up data of the web player")
-def player_config(request: Request) -> dict:
-    ctx = _ctx(request)
+def player_config(ctx: ServicesDep) -> dict:
     settings = ctx.settings
     users = []
     if settings.dev_mode:
@@ -162,8 +157,7 @@ class DevTokenRequest(BaseModel):
     description="404 unless DELIVERY_DEV_MODE is on. Only the demo users "
     f"({', '.join(DEMO_USERS)}) can be chosen.",
 )
-def dev_token(body: DevTokenRequest, request: Request, response: Response) -> dict:
-    ctx = _ctx(request)
+def dev_token(body: DevTokenRequest, response: Response, ctx: ServicesDep) -> dict:
     settings = ctx.settings
     if not settings.dev_mode:
         # The same answer as any unknown route: production does not even show it exists.

@@ -1,9 +1,10 @@
 """The memory tier: whole objects as ``bytes``, least recently used evicted first, bounded by bytes.
 
 Per worker process. Objects are immutable, so an entry is never updated, only
-inserted and evicted. Each entry carries its pre-built response headers so a
-hit allocates almost nothing: the body is a ``memoryview`` slice of the cached
-``bytes`` (no copy), the headers are a list built once.
+inserted and evicted. Each entry carries its pre-built response headers and
+:class:`common.http_plan.Representation` (which remembers the plans of recent
+ranges) so a hit allocates almost nothing: the body is a ``memoryview`` slice of
+the cached ``bytes`` (no copy), the headers are tuples built once.
 """
 
 from __future__ import annotations
@@ -11,13 +12,13 @@ from __future__ import annotations
 from cachetools import LRUCache
 
 from edge.cache.entry import ObjectMeta
-from edge.http import base_headers
+from edge.http import base_headers, representation
 
 
 class CachedObject:
     """One object held in memory with what a hit needs ready-made."""
 
-    __slots__ = ("meta", "data", "view", "headers", "length_header", "last_touch")
+    __slots__ = ("meta", "data", "view", "headers", "rep", "last_touch")
 
     def __init__(self, meta: ObjectMeta, data: bytes) -> None:
         if len(data) != meta.size:
@@ -26,7 +27,7 @@ class CachedObject:
         self.data = data
         self.view = memoryview(data)
         self.headers = base_headers(meta)
-        self.length_header = b"%d" % meta.size
+        self.rep = representation(meta)  # validators and the plans of recent ranges
         # When this process last refreshed the disk entry's mtime (the shared LRU clock).
         self.last_touch = 0.0
 

@@ -127,7 +127,7 @@ def make_app(make_settings):
 
     yield make
     for app in apps:
-        app.state.db.close()
+        app.state.services.db.close()
 
 
 @pytest.fixture

@@ -36,19 +36,36 @@ async def test_unknown_users_are_free(client, admin_token):
     assert r.json() == {"user_id": "nobody", "tier": "free", "updated_at": None}
 
 
+# Every admin route, with a body that would be accepted: the one check (require_admin) decides.
+ADMIN_ROUTES = [
+    ("PUT", "/v1/admin/users/x/tier", {"tier": "premium"}),
+    ("GET", "/v1/admin/users/x", None),
+    ("POST", "/v1/admin/events", {"event": "track.published", "track_id": "sine"}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), ADMIN_ROUTES)
 @pytest.mark.parametrize(
-    "headers", [{}, {"Authorization": "Bearer wrong-token-123456"}, {"Authorization": "Basic x"}]
+    "authorization",
+    [None, "Bearer wrong-token-123456", "Basic x", "Bearer", "Bearer {admin} extra", "{admin}"],
 )
-async def test_admin_token_required(client, headers, mint):
-    r = await client.put("/v1/admin/users/x/tier", json={"tier": "premium"}, headers=headers)
-    assert r.status_code == 401
+async def test_admin_token_required(client, admin_token, mint, method, path, body, authorization):
+    headers = {}
+    if authorization is not None:
+        headers["Authorization"] = authorization.format(admin=admin_token)
+    r = await client.request(method, path, json=body, headers=headers)
+    assert r.status_code == 401, r.text
+    assert r.json()["error"]["code"] == "unauthorized"
     assert r.headers["www-authenticate"] == 'Bearer realm="delivery-admin"'
     # A user token is not an admin token.
-    r = await client.put(
-        "/v1/admin/users/x/tier",
-        json={"tier": "premium"},
-        headers={"Authorization": f"Bearer {mint('x')}"},
+    r = await client.request(
+        method, path, json=body, headers={"Authorization": f"Bearer {mint('x')}"}
     )
+    assert r.status_code == 401
+
+
+async def test_the_admin_check_comes_before_the_body_is_validated(client):
+    r = await client.put("/v1/admin/users/x/tier", json={"tier": 5})
     assert r.status_code == 401
 
 
@@ -78,12 +95,15 @@ async def test_invalid_json_body_is_400(client, admin_token):
     assert r.status_code == 400
 
 
-async def test_admin_api_disabled_without_tokens(make_app):
+@pytest.mark.parametrize(("method", "path", "body"), ADMIN_ROUTES)
+async def test_admin_api_disabled_without_tokens(make_app, method, path, body):
     app = make_app(admin_tokens=[])
     async with client_for(app) as c:
-        r = await c.put("/v1/admin/users/x/tier", json={"tier": "premium"}, headers=admin("x" * 20))
-    assert r.status_code == 403
-    assert r.json()["error"]["code"] == "admin_disabled"
+        r = await c.request(method, path, json=body, headers=admin("x" * 20))
+    assert r.status_code == 503
+    error = r.json()["error"]
+    assert error["code"] == "admin_disabled"
+    assert "DELIVERY_ADMIN_TOKENS" in error["message"]
 
 
 def test_tier_store(tmp_path):

@@ -152,12 +152,12 @@ async def test_bad_track_ids_are_400(client, auth, track_id):
 
 @pytest.mark.parametrize("path", ["..%2F..%2Fetc", "..", "%2e%2e%2f%2e%2e", "a%2Fb"])
 async def test_path_traversal_never_reaches_the_store(app, client, auth, path):
-    catalog = app.state.delivery.catalog
-    reads = catalog.store_reads
+    resolver = app.state.services.resolver
+    reads = resolver.store_reads
     r = await client.get(f"/v1/tracks/{path}/stream", headers=auth())
     assert r.status_code in (400, 404)
     assert r.json()["error"]["code"] in ("invalid_track_id", "not_found")
-    assert catalog.store_reads == reads
+    assert resolver.store_reads == reads
 
 
 async def test_client_ip_binding(make_app, auth, edge_verifier):

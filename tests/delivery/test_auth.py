@@ -321,7 +321,7 @@ async def test_unknown_tier_claim_falls_back_to_default(app, mint):
 
 
 def test_sync_authenticate_for_module_dependencies(app, mint):
-    authenticator: JwtAuthenticator = app.state.authenticator
+    authenticator: JwtAuthenticator = app.state.services.authenticator
     principal = authenticator.authenticate(f"Bearer {mint('frank', tier='premium')}")
     assert (principal.user_id, principal.tier) == ("frank", "premium")
     with pytest.raises(Unauthorized) as err:

@@ -12,6 +12,7 @@ import pytest
 
 from delivery.cli import CliError, parse_duration
 from tests.support.servers import part_env, run_part_cli
+from tests.support.settings_cli import assert_refused, run_with_settings
 
 pytestmark = pytest.mark.slow  # each test runs the CLI as a process
 
@@ -113,3 +114,50 @@ def test_config_masks_secrets(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "s" * 40 not in done.stdout and "topsecret" not in done.stdout
     assert json.loads(done.stdout)["signer"] == "edge"
+
+
+# -- settings: read once by main(), every bad value one line naming it, exit 2 ---------------
+
+DELIVERY = "delivery"
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "names"),
+    [
+        (["serve"], {"DELIVERY_PLAYLIST_PAGE_MAX": "0"}, ["DELIVERY_PLAYLIST_PAGE_MAX"]),
+        (["config"], {"DELIVERY_PORT": "abc"}, ["DELIVERY_PORT"]),
+        (["config"], {"DELIVERY_ENTITLEMENTS": "not json"}, ["DELIVERY_ENTITLEMENTS"]),
+        (
+            ["serve"],
+            {"DELIVERY_PORT": "abc", "DELIVERY_EVENTS_POLL_S": "0", "DELIVERY_SIGNER": "akamai"},
+            ["DELIVERY_PORT", "DELIVERY_EVENTS_POLL_S", "DELIVERY_SIGNER"],
+        ),
+        (["serve", "--port", "99999", "--workers", "0"], {}, ["--port", "--workers"]),
+        (["catalog", "sync"], {"DELIVERY_SEARCH_FUZZY_THRESHOLD": "2"},
+         ["DELIVERY_SEARCH_FUZZY_THRESHOLD"]),
+        (["events", "failed"], {"DELIVERY_EVENTS_MAX_ATTEMPTS": "1"},
+         ["DELIVERY_EVENTS_MAX_ATTEMPTS"]),
+    ],
+)  # fmt: skip
+def test_bad_settings_are_one_line_each_and_exit_2(tmp_path, argv, env, names):
+    result = run_with_settings([DELIVERY, *argv], {"DELIVERY_DEV_MODE": "true", **env}, tmp_path)
+    assert_refused(result, "delivery: error: ", *names)
+    assert not (tmp_path / "data").exists()  # refused before anything was generated
+
+
+def test_serve_without_user_token_keys_is_refused_in_one_line(tmp_path):
+    result = run_with_settings([DELIVERY, "serve"], {}, tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert "DELIVERY_JWT_HS256_SECRETS" in line and "DELIVERY_JWKS" in line
+
+
+def test_config_prints_every_setting_the_modules_included(tmp_path):
+    from delivery.settings import DeliverySettings
+
+    result = run_with_settings([DELIVERY, "config"], {"DELIVERY_PLAYLIST_PAGE_MAX": "20"}, tmp_path)
+    assert result.returncode == 0, result.stderr
+    shown = json.loads(result.stdout)
+    secret = {"jwt_hs256_secrets", "admin_tokens"}  # left out; other secrets are masked
+    assert set(shown) == set(DeliverySettings.model_fields) - secret
+    assert (shown["playlist_page_max"], shown["events_poll_s"]) == (20, 0.25)

@@ -47,7 +47,7 @@ async def test_not_ready_when_the_store_is_down(make_settings, auth):
             assert stream.status_code == 503
             assert stream.json()["error"]["code"] == "catalog_unavailable"
     finally:
-        app.state.db.close()
+        app.state.services.db.close()
 
 
 async def test_metrics_count_requests_and_signatures(client, auth):

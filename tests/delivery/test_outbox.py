@@ -298,7 +298,7 @@ def two_workers(make_settings, tmp_path):
     apps = [create_app(settings, store=store) for _ in range(2)]
     yield apps, store
     for app in apps:
-        app.state.db.close()
+        app.state.services.db.close()
 
 
 @pytest.mark.anyio
@@ -318,14 +318,14 @@ async def test_a_publication_reaches_the_other_workers_caches(two_workers, auth,
         )
         assert r.status_code == 202, r.text
         assert (await ca.get(stream, headers=auth())).json()["version"] == first
-        b.state.events.run_once()  # b's next dispatch cycle (its thread, in a server)
+        b.state.services.events.run_once()  # b's next dispatch cycle (its thread, in a server)
         assert (await cb.get(stream, headers=auth())).json()["version"] == first
         # A new version announced by `delivery catalog sync` (no HTTP call at all).
         second = publish_manifest(store, "fresh", title="Fresh, again")
         assert delivery_main(
-            ["catalog", "sync", "--store", store.url, "--database", a.state.db.url]
+            ["catalog", "sync", "--store", store.url, "--database", a.state.services.db.url]
         ) in (0, None)
         for app in (a, b):
-            app.state.events.run_once()
+            app.state.services.events.run_once()
         for client in (ca, cb):
             assert (await client.get(stream, headers=auth())).json()["version"] == second

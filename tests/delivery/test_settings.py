@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from delivery.settings import SettingsError, load_settings
+from delivery.settings import SettingsError, load_settings, require_user_token_keys
 
 
 @pytest.fixture(autouse=True)
@@ -34,13 +34,36 @@ def test_defaults(monkeypatch):
     assert s.bind_client_ip is False
 
 
-def test_without_dev_mode_or_secrets_the_error_is_one_line_naming_what_to_set():
+def test_without_dev_mode_or_secrets_serving_fails_in_one_line_naming_what_to_set(
+    make_settings,
+):
+    from delivery.app import create_app
+
+    # Commands that verify no user token (catalog sync, events, config) load these settings.
+    settings = load_settings()
+    assert not settings.dev_mode and not settings.jwt_hs256_secrets
     with pytest.raises(SettingsError) as err:
-        load_settings()
+        require_user_token_keys(settings)
     message = str(err.value)
     assert "\n" not in message
     for name in ("DELIVERY_JWKS", "DELIVERY_JWT_HS256_SECRETS", "DELIVERY_DEV_MODE=true"):
         assert name in message
+    with pytest.raises(SettingsError, match="DELIVERY_JWT_HS256_SECRETS"):
+        create_app(make_settings(jwt_hs256_secrets=[]))
+
+
+def test_every_bad_value_is_one_line_naming_its_variable(monkeypatch):
+    monkeypatch.setenv("DELIVERY_PORT", "abc")
+    monkeypatch.setenv("DELIVERY_PLAYLIST_PAGE_MAX", "0")
+    monkeypatch.setenv("DELIVERY_ENTITLEMENTS", "not json")
+    with pytest.raises(SettingsError) as err:
+        load_settings()
+    assert str(err.value) == "DELIVERY_ENTITLEMENTS: not valid JSON"
+    monkeypatch.delenv("DELIVERY_ENTITLEMENTS")
+    with pytest.raises(SettingsError) as err:
+        load_settings()
+    lines = str(err.value).splitlines()
+    assert [line.split(":")[0] for line in lines] == ["DELIVERY_PORT", "DELIVERY_PLAYLIST_PAGE_MAX"]
 
 
 def test_environment_is_parsed(monkeypatch):
@@ -80,7 +103,8 @@ def test_environment_is_parsed(monkeypatch):
         ({"DELIVERY_SIGNER": "cloudfront"}, "DELIVERY_CLOUDFRONT_KEY_PAIR_ID"),
         ({"DELIVERY_SIGNER": "cloudcdn"}, "DELIVERY_CLOUDCDN_KEY_NAME"),
         ({"DELIVERY_JWKS": "/no/such/jwks.json"}, "DELIVERY_JWKS"),
-        ({"DELIVERY_DEV_MODE": "false"}, "DELIVERY_JWKS"),
+        ({"DELIVERY_PLAYLIST_PAGE_MAX": "0"}, "DELIVERY_PLAYLIST_PAGE_MAX"),
+        ({"DELIVERY_EVENTS_POLL_S": "0"}, "DELIVERY_EVENTS_POLL_S"),
         (
             {
                 "DELIVERY_DEV_MODE": "false",
@@ -170,5 +194,5 @@ def test_dev_mode_generates_what_is_missing(tmp_path, media_catalog):
     app = create_app(settings)
     for path in ("secrets/user-jwt", "secrets/delivery-admin-token", "secrets/nginx-secure-link"):
         assert stat.S_IMODE((tmp_path / "data" / path).stat().st_mode) == 0o600
-    assert app.state.delivery.admin_tokens
-    app.state.db.close()
+    assert app.state.services.admin_tokens
+    app.state.services.db.close()

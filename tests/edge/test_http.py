@@ -1,4 +1,4 @@
-"""HTTP semantics: pure planning functions, then the same behaviour through the app."""
+"""HTTP semantics of the edge app: headers, conditionals, ranges, methods, access log."""
 
 from __future__ import annotations
 
@@ -6,54 +6,44 @@ import json
 
 import pytest
 
+from common.http_plan import NO_CONDITIONS, Conditionals
 from edge.access_log import AccessLog
-from edge.http import etag_matches_any, if_range_matches, plan_response
+from edge.app import read_headers
 from tests.edge.conftest import KEY, access_lines, call_raw, put_random, serving
 
-ETAG = '"abc"'
-LM = "Thu, 26 Nov 2026 10:00:00 GMT"
+# The planning itself (status, validators, ranges) is common.http_plan's, tested in
+# tests/common/test_http_plan.py with the origin; here it is checked through the app.
 
 
-@pytest.mark.parametrize(
-    ("range_h", "inm", "if_range", "expected"),
-    [
-        (None, None, None, (200, 0, 999)),
-        ("bytes=0-99", None, None, (206, 0, 99)),
-        ("bytes=900-", None, None, (206, 900, 999)),
-        ("bytes=-100", None, None, (206, 900, 999)),
-        ("bytes=-5000", None, None, (206, 0, 999)),
-        ("bytes=990-5000", None, None, (206, 990, 999)),
-        ("bytes=1000-", None, None, (416, 0, -1)),
-        ("bytes=-0", None, None, (416, 0, -1)),
-        ("bytes=abc", None, None, (200, 0, 999)),  # malformed: ignored
-        ("bytes=0-1,5-6", None, None, (200, 0, 999)),  # multi-range: whole object
-        ("items=0-1", None, None, (200, 0, 999)),
-        (None, ETAG, None, (304, 0, -1)),
-        (None, 'W/"abc"', None, (304, 0, -1)),
-        (None, '"x", "abc"', None, (304, 0, -1)),
-        (None, "*", None, (304, 0, -1)),
-        (None, '"other"', None, (200, 0, 999)),
-        ("bytes=0-9", ETAG, None, (304, 0, -1)),  # If-None-Match wins over Range
-        ("bytes=0-9", None, ETAG, (206, 0, 9)),
-        ("bytes=0-9", None, '"stale"', (200, 0, 999)),
-        ("bytes=0-9", None, 'W/"abc"', (200, 0, 999)),  # If-Range needs a strong match
-        ("bytes=0-9", None, LM, (206, 0, 9)),
-        ("bytes=0-9", None, "Wed, 25 Nov 2026 10:00:00 GMT", (200, 0, 999)),
-    ],
-)
-def test_plan_response(range_h, inm, if_range, expected):
-    assert plan_response(1000, ETAG, LM, range_h, inm, if_range) == expected
-
-
-def test_empty_object_has_no_satisfiable_range():
-    assert plan_response(0, ETAG, None, None, None, None) == (200, 0, -1)
-    assert plan_response(0, ETAG, None, "bytes=0-", None, None)[0] == 416
-
-
-def test_validator_comparisons():
-    assert etag_matches_any('W/"a"', '"a"') and not etag_matches_any('"b"', '"a"')
-    assert if_range_matches('"a"', '"a"', None) and not if_range_matches('"a"', 'W/"a"', None)
-    assert not if_range_matches(LM, '"a"', None)
+def test_read_headers_collects_range_conditionals_and_authorization():
+    assert read_headers([(b"range", b"bytes=0-1"), (b"user-agent", b"x")]) == (
+        "bytes=0-1",
+        NO_CONDITIONS,
+        None,
+    )
+    assert read_headers([(b"range", b"bytes=0-1")])[1] is NO_CONDITIONS
+    found = read_headers(
+        [
+            (b"if-none-match", b'"a"'),
+            (b"authorization", b"Bearer t"),
+            (b"if-none-match", b'W/"b"'),  # repeated: joined, as RFC 9110 reads it
+            (b"if-modified-since", b"Thu, 26 Nov 2026 10:00:00 GMT"),
+            (b"if-match", b"*"),
+            (b"if-unmodified-since", b"Fri, 27 Nov 2026 10:00:00 GMT"),
+            (b"if-range", b'"a"'),
+        ]
+    )
+    assert found == (
+        None,
+        Conditionals(
+            if_match="*",
+            if_none_match='"a", W/"b"',
+            if_modified_since="Thu, 26 Nov 2026 10:00:00 GMT",
+            if_unmodified_since="Fri, 27 Nov 2026 10:00:00 GMT",
+            if_range='"a"',
+        ),
+        b"Bearer t",
+    )
 
 
 def test_access_log_escapes_hostile_headers(tmp_path):
@@ -111,6 +101,10 @@ async def test_304_416_and_if_range_on_hits(hot, url):
         too_far = await client.get(url(), headers={"range": "bytes=100000-"})
         matching = await client.get(url(), headers={"range": "bytes=0-9", "if-range": etag})
         stale = await client.get(url(), headers={"range": "bytes=0-9", "if-range": '"old"'})
+        lm = not_modified.headers["last-modified"]
+        since = await client.get(url(), headers={"if-modified-since": lm})
+        garbage = await client.get(url(), headers={"if-modified-since": "yesterday"})
+        failed = await client.get(url(), headers={"if-match": '"old"'})
     assert not_modified.status_code == 304 and not_modified.content == b""
     assert not_modified.headers["etag"] == etag and "cache-control" in not_modified.headers
     assert too_far.status_code == 416
@@ -118,6 +112,10 @@ async def test_304_416_and_if_range_on_hits(hot, url):
     assert too_far.json()["error"]["code"] == "range_not_satisfiable"
     assert matching.status_code == 206 and matching.content == data[:10]
     assert stale.status_code == 200 and stale.content == data
+    # If-Modified-Since is honoured (dates parsed), If-Match checked: as at the origin.
+    assert since.status_code == 304 and since.headers["etag"] == etag
+    assert garbage.status_code == 200 and garbage.content == data
+    assert failed.status_code == 412 and failed.json()["error"]["code"] == "precondition_failed"
 
 
 @pytest.mark.anyio

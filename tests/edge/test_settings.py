@@ -13,6 +13,7 @@ from edge.errors import EdgeConfigError
 from edge.settings import load_settings, parse_size
 from edge.token import TokenVerifier
 from tests.support.servers import VENV_BIN
+from tests.support.settings_cli import assert_refused, run_with_settings
 
 EDGE = str(VENV_BIN / "edge")
 
@@ -137,3 +138,37 @@ def test_sign_refuses_a_bad_path():
     r = subprocess.run([EDGE, "sign", "tracks/../etc/passwd", "--hs256-secret", "x" * 40],
                        capture_output=True, text=True, timeout=60)  # fmt: skip
     assert r.returncode == 2 and "invalid object key" in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "names"),
+    [
+        ([], {"EDGE_PORT": "abc"}, ["EDGE_PORT"]),
+        ([], {"EDGE_MAX_HEADER_BYTES": "1"}, ["EDGE_MAX_HEADER_BYTES"]),
+        ([], {"EDGE_WORKERS": "0"}, ["EDGE_WORKERS"]),
+        ([], {"EDGE_HOLD_UNVERIFIED": "perhaps"}, ["EDGE_HOLD_UNVERIFIED"]),
+        ([], {"EDGE_TOKEN_JWKS_URL": "ftp://x/jwks.json"}, ["EDGE_TOKEN_JWKS_URL"]),
+        ([], {"EDGE_CACHE_DISK_MAX_BYTES": "big", "EDGE_UPSTREAM": "ftp://x"},
+         ["EDGE_CACHE_DISK_MAX_BYTES", "EDGE_UPSTREAM"]),
+        (["--workers", "0"], {}, ["--workers"]),
+        (["--port", "70000"], {"EDGE_PORT": "8080"}, ["--port"]),
+        # Workers build their app from the environment alone: it must hold without --port.
+        (["--port", "18080"], {"EDGE_PORT": "abc"}, ["EDGE_PORT"]),
+    ],
+)  # fmt: skip
+def test_serve_names_every_bad_setting_on_its_own_line(tmp_path, argv, env, names):
+    result = run_with_settings(["edge", "serve", *argv], env, cwd=tmp_path)
+    assert_refused(result, "edge serve: ", *names)
+    assert not (tmp_path / "data").exists()  # refused before anything was generated
+
+
+def test_settings_errors_are_edge_config_errors_with_a_line_per_value(monkeypatch):
+    monkeypatch.setenv("EDGE_PORT", "abc")
+    monkeypatch.setenv("EDGE_UPSTREAM_RETRIES", "-1")
+    with pytest.raises(EdgeConfigError) as err:
+        load_settings({"workers": "--workers"}, workers=0)
+    assert sorted(line.split(":")[0] for line in err.value.lines) == [
+        "--workers",
+        "EDGE_PORT",
+        "EDGE_UPSTREAM_RETRIES",
+    ]

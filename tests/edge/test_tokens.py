@@ -162,6 +162,11 @@ async def test_pull_token_bearer(client):
     assert ok.headers["cache-control"] == "public, max-age=31536000, immutable"
     code = await refused(client, PATH, headers={"authorization": "Bearer wrong"})
     assert code == "pull_token_invalid"
+    for value in (f"bearer  {PULL_TOKEN}", f"BEARER {PULL_TOKEN} "):
+        assert (await client.get(PATH, headers={"authorization": value})).status_code == 200
+    for value in (f"Bearer {PULL_TOKEN} x", f"Basic {PULL_TOKEN}", "Bearer"):
+        code = await refused(client, PATH, headers={"authorization": value})
+        assert code == "pull_token_invalid", value
 
 
 async def test_pull_tokens_can_be_switched_off(make_settings, store):

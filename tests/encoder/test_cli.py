@@ -152,4 +152,5 @@ def test_a_bad_setting_fails_at_start_up(media, tmp_path):
         ENCODER_MAX_DURATION_S="forever",
     )  # fmt: skip
     assert done.returncode == 2
-    assert done.stderr.startswith("encoder: error: invalid setting ENCODER_MAX_DURATION_S")
+    assert done.stderr.startswith("encoder: error: ENCODER_MAX_DURATION_S: ")
+    assert len(done.stderr.splitlines()) == 1

@@ -9,6 +9,7 @@ import pytest
 from encoder.errors import UsageError
 from encoder.settings import DEFAULT_STORE, load_settings
 from encoder.workdir import WorkDir, sweep_stale
+from tests.support.settings_cli import assert_refused, run_with_settings
 
 
 def test_defaults(monkeypatch):
@@ -37,6 +38,31 @@ def test_bad_settings_fail_loudly_with_the_variable_name(monkeypatch, name, valu
     monkeypatch.setenv(name, value)
     with pytest.raises(UsageError, match=message):
         load_settings()
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "names"),
+    [
+        (["ingest", "x.flac", "--track-id", "t1"], {"ENCODER_MAX_DURATION_S": "forever"},
+         ["ENCODER_MAX_DURATION_S"]),
+        (["ingest", "x.flac", "--track-id", "t1"], {"ENCODER_ARRANGEMENT": "twopass"},
+         ["ENCODER_ARRANGEMENT"]),
+        (["ingest", "x.flac", "--track-id", "t1"], {"ENCODER_FFMPEG": "/no/such/ffmpeg"},
+         ["ENCODER_FFMPEG"]),
+        (["ingest", "x.flac", "--track-id", "t1"],
+         {"ENCODER_NOTIFY_TIMEOUT_S": "0", "ENCODER_STORE": "ftp://x/y"},
+         ["ENCODER_NOTIFY_TIMEOUT_S", "ENCODER_STORE"]),
+        (["ingest", "x.flac", "--track-id", "t1", "--notify", "x"], {}, ["--notify"]),
+        (["ingest", "x.flac", "--track-id", "t1", "--store", "ftp://x/y"], {}, ["--store"]),
+        (["batch", ".", "--jobs", "0"], {}, ["--jobs"]),
+        (["batch", "."], {"ENCODER_JOBS": "65"}, ["ENCODER_JOBS"]),
+        (["ls"], {"ENCODER_MAX_COVER_BYTES": "-1"}, ["ENCODER_MAX_COVER_BYTES"]),
+        (["verify"], {"ENCODER_PROFILE": "cbr"}, ["ENCODER_PROFILE"]),
+    ],
+)  # fmt: skip
+def test_every_command_refuses_a_bad_setting_in_one_line_naming_it(tmp_path, argv, env, names):
+    result = run_with_settings(["encoder", *argv], env, cwd=tmp_path)
+    assert_refused(result, "encoder: error: ", *names)
 
 
 def test_ffmpeg_can_be_overridden(monkeypatch, ffmpeg_exe):

@@ -11,6 +11,7 @@ from origin.cli import main
 from origin.keys import latest_key, rendition_key
 from origin.local import LocalStore
 from tests.support.servers import VENV_BIN
+from tests.support.settings_cli import assert_refused, run_with_settings
 
 KEY = rendition_key("song", "0123456789abcdef", 96)
 
@@ -99,3 +100,29 @@ def test_help_and_usage_errors_from_the_installed_script():
     )
     assert result.returncode == 2
     assert "invalid int value" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "names"),
+    [
+        (["serve"], {"ORIGIN_MAX_HEADER_BYTES": "1"}, ["ORIGIN_MAX_HEADER_BYTES"]),
+        (["serve"], {"ORIGIN_PORT": "abc"}, ["ORIGIN_PORT"]),
+        (["serve"], {"ORIGIN_STORE": "ftp://x/y"}, ["ORIGIN_STORE"]),
+        (["serve"], {"ORIGIN_PULL_TOKEN": "short"}, ["ORIGIN_PULL_TOKEN"]),
+        (["serve"], {"ORIGIN_HEADER_TIMEOUT_S": "0"}, ["ORIGIN_HEADER_TIMEOUT_S"]),
+        (["serve"], {"ORIGIN_LOG_LEVEL": "chatty", "ORIGIN_PORT": "0"},
+         ["ORIGIN_LOG_LEVEL", "ORIGIN_PORT"]),
+        (["serve", "--port", "70000"], {}, ["--port"]),
+        (["serve", "--store", "ftp://x/y"], {"ORIGIN_STORE": "file://./data/origin"}, ["--store"]),
+        (["ls"], {"ORIGIN_MAX_CONNECTIONS": "many"}, ["ORIGIN_MAX_CONNECTIONS"]),
+        (["pull-token"], {"ORIGIN_PULL_TOKEN_FILE": "{tmp}/missing-dir/file"},
+         ["ORIGIN_PULL_TOKEN_FILE"]),
+        (["pull-token"], {"ORIGIN_PULL_TOKEN_FILE": "{tmp}/short"}, ["ORIGIN_PULL_TOKEN_FILE"]),
+    ],
+)  # fmt: skip
+def test_every_bad_setting_is_one_line_naming_it_and_exit_2(tmp_path, argv, env, names):
+    (tmp_path / "short").write_text("short\n")
+    (tmp_path / "missing-dir").write_text("a file where a directory should be")
+    env = {k: v.replace("{tmp}", str(tmp_path)) for k, v in env.items()}
+    result = run_with_settings(["origin", *argv], env, cwd=tmp_path)
+    assert_refused(result, "origin: error: ", *names)

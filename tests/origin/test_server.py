@@ -243,6 +243,22 @@ async def test_if_modified_since(client, local_store):
     assert r.status_code == 200
 
 
+async def test_if_match_and_if_unmodified_since_answer_412_before_any_read(client, spy):
+    etag = (await get(client, method="HEAD")).headers["etag"]
+    assert (await get(client, headers={"If-Match": etag})).status_code == 200
+    calls = len(spy.calls)
+    for headers in (
+        {"If-Match": '"other"'},
+        {"If-Match": f"W/{etag}"},  # the strong comparison
+        {"If-Unmodified-Since": "Mon, 01 Jan 2001 00:00:00 GMT"},
+        {"If-Match": '"other"', "If-None-Match": etag},  # If-Match is evaluated first
+    ):
+        r = await get(client, headers=headers)
+        assert r.status_code == 412, headers
+        assert r.json()["error"]["code"] == "precondition_failed"
+    assert "open_range" not in spy.calls[calls:]
+
+
 async def test_if_range_with_the_current_etag_serves_the_range(client):
     etag = (await get(client, method="HEAD")).headers["etag"]
     r = await get(client, headers={"Range": "bytes=0-9", "If-Range": etag})
@@ -282,6 +298,8 @@ async def test_without_a_token_401_and_no_store_io(client, spy):
         f"Bearer {TOKEN[:-1]}",
         "Bearer ",
         TOKEN,
+        f"Bearer {TOKEN} {TOKEN}",  # strictly one token (common.bearer)
+        f"Bearer\t{TOKEN}",
     ],
 )
 async def test_a_wrong_token_is_401(client, spy, value):

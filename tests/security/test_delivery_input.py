@@ -91,7 +91,7 @@ def stack(tmp_path_factory) -> SimpleNamespace:
         rate_limit_per_s=0,
     )
     app = create_app(settings)
-    app.state.modules.track_index.sync()
+    app.state.services.modules.track_index.sync()
     client = TestClient(app, raise_server_exceptions=False, base_url="http://delivery.test")
     r = client.post("/v1/me/playlists", json={"name": "mine", "public": False}, headers=bearer(ME))
     assert r.status_code == 201, r.text
@@ -106,7 +106,7 @@ def stack(tmp_path_factory) -> SimpleNamespace:
         app=app, client=client, store=store, version=version, private=private, root=root
     )
     client.close()
-    app.state.db.close()
+    app.state.services.db.close()
 
 
 def assert_error_body(r, *, status: range | int = range(400, 500)) -> dict:

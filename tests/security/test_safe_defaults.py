@@ -79,7 +79,7 @@ def default_delivery(tmp_path, monkeypatch):
     )
     app = create_delivery(settings)
     yield app
-    app.state.db.close()
+    app.state.services.db.close()
 
 
 @pytest.mark.anyio

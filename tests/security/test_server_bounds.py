@@ -686,7 +686,7 @@ async def test_protocol_deadlines(anyio_backend):
     assert not transport.closed
     protocol.check_deadlines(started + 1.5)
     assert transport.closed and transport.written.endswith(
-        b'"header_timeout", "message": "request headers not received within 1 s"}}'
+        b'"header_timeout","message":"request headers not received within 1 s"}}'
     )
     protocol.connection_lost(None)
 

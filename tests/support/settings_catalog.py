@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from delivery.modules.settings import ModulesSettings
 from delivery.settings import DeliverySettings
 from edge.settings import EdgeSettings
 from encoder.settings import EncoderSettings
@@ -12,7 +11,6 @@ SETTINGS_CLASSES = (
     OriginSettings,
     EncoderSettings,
     DeliverySettings,
-    ModulesSettings,
     EdgeSettings,
 )
 

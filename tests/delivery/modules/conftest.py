@@ -2,24 +2,22 @@
 
 Every test that takes ``database`` (or anything built on it) runs twice: on
 SQLite (a temporary file) and on the session's real PostgreSQL server, in a
-fresh schema that is dropped afterwards. Users are authenticated by the
-delivery service's own HS256 authenticator with a per-session secret.
+fresh schema that is dropped afterwards. The app is the delivery service's own,
+built by :func:`delivery.app.create_app` on that database and a store; users are
+authenticated by its HS256 authenticator with a per-session secret.
 """
 
 from __future__ import annotations
 
 import secrets
 import uuid
-from types import SimpleNamespace
 
 import pytest
 from fastapi import FastAPI
 
-from delivery.auth import JwtAuthenticator, mint_user_token
-from delivery.errors import install_error_handlers
-from delivery.modules import install_modules
-from delivery.modules.settings import ModulesSettings
-from delivery.tiers import TierResolver, TierStore
+from delivery.app import create_app
+from delivery.auth import mint_user_token
+from delivery.settings import DeliverySettings
 from origin.store import open_store
 from tests.delivery.conftest import client_for
 
@@ -40,28 +38,36 @@ def store(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def user_secret_bytes() -> bytes:
-    return secrets.token_bytes(32)
+    return secrets.token_hex(32).encode()
 
 
-def modules_settings(**overrides) -> ModulesSettings:
-    values = {"playlist_max_items": TEST_PLAYLIST_MAX_ITEMS}
+def modules_settings(**overrides) -> DeliverySettings:
+    """Delivery settings for the modules' tests (``overrides`` on top).
+
+    The modules sign no URLs: the nginx signer needs no key file. Tokens carry no
+    issuer or audience.
+    """
+    values = {
+        "dev_mode": False,
+        "playlist_max_items": TEST_PLAYLIST_MAX_ITEMS,
+        "admin_tokens": [ADMIN_TOKEN],
+        "jwt_issuer": "",
+        "jwt_audience": "",
+        "signer": "nginx",
+        "nginx_secret": "modules-tests-nginx-secret",
+        "edge_url": "http://edge.test:8080",
+        "rate_limit_per_s": 0,
+    }
     values.update(overrides)
-    return ModulesSettings(**values)
+    return DeliverySettings(**values)
 
 
-def build_app(db, store, secret: bytes, settings: ModulesSettings | None = None) -> FastAPI:
-    """What the delivery app factory does, reduced to the parts the modules rely on."""
-    app = FastAPI()
-    install_error_handlers(app)
-    app.state.db = db
-    app.state.store = store
-    app.state.settings = SimpleNamespace(admin_tokens=[ADMIN_TOKEN])
-    tiers = TierResolver(TierStore(db, {"free", "premium"}, "free"), claim="tier")
-    app.state.authenticator = JwtAuthenticator(
-        tiers=tiers, algorithms=["HS256"], hs256_secrets=[secret], cache_size=0
+def build_app(db, store, secret: bytes, settings: DeliverySettings | None = None) -> FastAPI:
+    """The delivery app (``create_app``) on this database and store, accepting ``secret``."""
+    settings = (settings or modules_settings()).model_copy(
+        update={"jwt_hs256_secrets": [secret.decode()]}
     )
-    install_modules(app, settings or modules_settings())
-    return app
+    return create_app(settings, store=store, db=db)
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +77,7 @@ def app(database, store, user_secret_bytes) -> FastAPI:
 
 @pytest.fixture
 def modules(app):
-    return app.state.modules
+    return app.state.services.modules
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ def publish_manifest(
     artist: str = "",
     album: str = "",
     date: str | None = None,
+    genre: str | None = None,
     version: str | None = None,
     write_latest: bool = True,
 ) -> str:
@@ -31,6 +32,8 @@ def publish_manifest(
     tags = {"title": title, "artist": artist, "album": album}
     if date:
         tags["date"] = date
+    if genre:
+        tags["genre"] = genre
     manifest = Manifest.model_validate(
         {
             "schema": 1,

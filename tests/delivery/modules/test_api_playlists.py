@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from delivery.modules.settings import ModulesSettings
+from delivery.settings import DeliverySettings
 from tests.delivery.modules.conftest import TEST_PLAYLIST_MAX_ITEMS
 from tests.delivery.modules.support import assert_error, seed_tracks
 
@@ -197,9 +197,9 @@ async def test_playlist_size_limit(api, auth, uid, modules):
 
 def test_default_limit_is_ten_thousand(monkeypatch):
     monkeypatch.delenv("DELIVERY_PLAYLIST_MAX_ITEMS", raising=False)
-    assert ModulesSettings().playlist_max_items == 10_000
+    assert DeliverySettings().playlist_max_items == 10_000
     monkeypatch.setenv("DELIVERY_PLAYLIST_MAX_ITEMS", "500")
-    assert ModulesSettings().playlist_max_items == 500
+    assert DeliverySettings().playlist_max_items == 500
 
 
 async def test_paging(api, auth, uid, tracks):

@@ -7,7 +7,7 @@ import pytest
 from delivery.events import Event
 from delivery.modules.ids import iso_ms, now_ms
 from delivery.modules.paging import encode_cursor
-from delivery.modules.settings import load_modules_settings
+from delivery.settings import SettingsError, load_settings
 from tests.delivery.conftest import client_for
 from tests.delivery.modules.conftest import build_app, modules_settings
 from tests.delivery.modules.support import assert_error, publish_manifest, seed_tracks
@@ -148,7 +148,7 @@ async def test_plays_older_than_the_window_are_rejected(api, auth, uid, modules,
 
 async def test_the_play_age_window_is_a_setting(database, store, user_secret_bytes, auth, uid):
     app = build_app(database, store, user_secret_bytes, modules_settings(play_max_age_s=3600))
-    (track,) = seed_tracks(app.state.modules.track_index, uid("t"), 1)
+    (track,) = seed_tracks(app.state.services.modules.track_index, uid("t"), 1)
     me = uid()
     now = now_ms()
     async with client_for(app) as client:
@@ -161,8 +161,8 @@ async def test_the_play_age_window_is_a_setting(database, store, user_secret_byt
             }
             r = await client.post("/v1/me/plays", json=body, headers=auth(me))
             assert r.status_code == status, r.text
-    with pytest.raises(ValueError, match="DELIVERY_PLAY_MAX_AGE_S"):
-        load_modules_settings(play_max_age_s=0)
+    with pytest.raises(SettingsError, match="DELIVERY_PLAY_MAX_AGE_S"):
+        load_settings(play_max_age_s=0)
 
 
 async def _record(api, auth, me, track, play_id, played_at):

@@ -32,7 +32,7 @@ async def test_a_cached_page_on_another_worker_shows_the_new_metadata(
         headers=auth(owner),
     )
     assert r.status_code == 201
-    other.state.events.run_once()
+    other.state.services.events.run_once()
     async with client_for(other) as b:
         page = f"/v1/playlists/{pid}/items"
         r = await b.get(page, headers=auth(owner))
@@ -44,6 +44,6 @@ async def test_a_cached_page_on_another_worker_shows_the_new_metadata(
             headers=admin,
         )
         assert r.status_code == 202
-        other.state.events.run_once()
+        other.state.services.events.run_once()
         r = await b.get(page, headers=auth(owner))
         assert r.json()["items"][0]["track"]["name"] == "After"

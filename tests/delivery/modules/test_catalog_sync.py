@@ -6,6 +6,8 @@ import pytest
 
 from delivery.cli import main as delivery_main
 from origin.keys import latest_key, manifest_key
+from tests.delivery.conftest import client_for
+from tests.delivery.modules.conftest import build_app
 from tests.delivery.modules.support import publish_manifest
 
 
@@ -92,3 +94,25 @@ def test_bad_locations_fail_in_one_line(database, tmp_path, capsys):
         ["catalog", "sync", "--store", tmp_path.as_uri(), "--database", "mysql://x"]
     )
     assert code == 2 and "unsupported database URL" in capsys.readouterr().err
+
+
+@pytest.mark.anyio
+async def test_a_pruned_track_stops_streaming_on_every_worker_at_once(
+    sync_store, database, user_secret_bytes, auth
+):
+    # A worker that streamed the track holds its latest.json for DELIVERY_CATALOG_TTL_S;
+    # the prune's track.removed event (written with the deletion) makes it forget now.
+    worker = build_app(database, sync_store, user_secret_bytes)
+    worker.state.services.events.run_once()  # the worker's position: after older events
+    publish_manifest(sync_store, "sync-pruned", title="Pruned")
+    assert run(sync_store, database) == 0
+    async with client_for(worker) as client:
+        r = await client.get("/v1/tracks/sync-pruned/stream", headers=auth("listener"))
+        assert r.status_code == 200, r.text
+        sync_store.delete(latest_key("sync-pruned"))
+        assert run(sync_store, database, "--prune") == 0
+        r = await client.get("/v1/tracks/sync-pruned/stream", headers=auth("listener"))
+        assert r.status_code == 200  # still cached: the event is not yet applied
+        worker.state.services.events.run_once()
+        r = await client.get("/v1/tracks/sync-pruned/stream", headers=auth("listener"))
+        assert r.status_code == 404 and r.json()["error"]["code"] == "track_not_found"

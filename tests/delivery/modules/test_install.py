@@ -1,4 +1,4 @@
-"""Wiring: install_modules on a bare app, and inside the real delivery app factory."""
+"""Wiring: the delivery app factory builds the modules, subscribes their handlers, routes them."""
 
 from __future__ import annotations
 
@@ -6,30 +6,32 @@ import secrets
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from common.signing_keys import ensure_dev_keypair
 from delivery.app import create_app
 from delivery.auth import mint_user_token
-from delivery.modules import install_modules
+from delivery.modules.container import Modules
 from delivery.outbox import OutboxEventBus
-from delivery.settings import DeliverySettings
-from tests.delivery.modules.conftest import modules_settings
+from delivery.services import Services
+from delivery.settings import DeliverySettings, SettingsError, load_settings
 from tests.delivery.modules.support import publish_manifest
 
 pytestmark = pytest.mark.anyio
 
 
-def test_install_creates_the_bus_and_subscribes_the_handlers(database, store):
-    app = FastAPI()
-    app.state.db = database
-    app.state.store = store
-    install_modules(app, modules_settings())
-    bus = app.state.events
+def test_one_container_holds_the_modules_and_their_bus(app, database, store):
+    services = app.state.services
+    assert isinstance(services, Services) and isinstance(services.modules, Modules)
+    assert (services.db, services.store) == (database, store)
+    # Nothing else is kept on app.state: routes read the container through one dependency.
+    assert set(vars(app.state)["_state"]) == {"services"}
+    bus = services.events
     assert isinstance(bus, OutboxEventBus)
-    assert bus.subscribers("track.published") == ["search.index_track"]
+    assert bus.subscribers("track.published") == ["search.index_track", "delivery.catalog.forget"]
     assert bus.subscribers("playlist.changed") == ["search.index_playlist"]
     assert bus.subscribers("play.recorded") == ["popularity.count_play"]
+    assert bus.subscribers("track.indexed") == ["playlists.cache.forget"]
+    assert bus.subscribers("tier.changed") == ["delivery.tiers.forget"]
     paths = set(app.openapi()["paths"])
     for path in (
         "/v1/search",
@@ -44,27 +46,12 @@ def test_install_creates_the_bus_and_subscribes_the_handlers(database, store):
         assert path in paths
 
 
-def test_install_keeps_an_existing_bus(database, store):
-    app = FastAPI()
-    app.state.db = database
-    app.state.store = store
-    bus = OutboxEventBus(database)
-    app.state.events = bus
-    install_modules(app, modules_settings())
-    assert app.state.events is bus
-
-
-def test_install_needs_a_database():
-    with pytest.raises(RuntimeError, match="app.state.db"):
-        install_modules(FastAPI(), modules_settings())
-
-
-def test_bad_settings_fail_loudly(monkeypatch):
-    from delivery.modules.settings import load_modules_settings
-
+def test_a_bad_module_setting_is_one_line_naming_the_variable(monkeypatch):
     monkeypatch.setenv("DELIVERY_PLAYLIST_MAX_ITEMS", "0")
-    with pytest.raises(ValueError, match="DELIVERY_PLAYLIST_MAX_ITEMS"):
-        load_modules_settings()
+    with pytest.raises(SettingsError) as err:
+        load_settings()
+    assert str(err.value).startswith("DELIVERY_PLAYLIST_MAX_ITEMS: ")
+    assert "\n" not in str(err.value)
 
 
 async def test_inside_the_delivery_app(database, store, tmp_path):
@@ -84,7 +71,7 @@ async def test_inside_the_delivery_app(database, store, tmp_path):
         rate_limit_per_s=0,
     )
     app = create_app(settings, store=store, db=database)
-    assert app.state.modules.db is database
+    assert app.state.services.db is database
     token = mint_user_token(
         user_secret.encode(), "wired-user", ttl_s=600, issuer="iss-test", audience="aud-test"
     )
@@ -113,6 +100,10 @@ async def test_inside_the_delivery_app(database, store, tmp_path):
         assert r.status_code == 201, r.text
         for _ in range(2):  # a miss, then a hit
             assert (await api.get(f"/v1/playlists/{pid}", headers=user)).status_code == 200
-        # The cache's hit ratio is on the app's own /metrics.
+        # The cache's lookups are on the app's own /metrics.
         metrics = (await api.get("/metrics")).text
-        assert 'delivery_playlist_cache_hit_ratio{cache="playlist"} 0.5' in metrics
+        for result in ("miss", "hit"):
+            sample = (
+                f'delivery_playlist_cache_requests_total{{cache="playlist",result="{result}"}} 1.0'
+            )
+            assert sample in metrics

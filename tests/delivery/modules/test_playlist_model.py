@@ -29,7 +29,7 @@ op = st.one_of(
 
 @pytest.fixture(scope="module")
 def catalog_tracks(app):
-    return seed_tracks(app.state.modules.track_index, "model", N_TRACKS)
+    return seed_tracks(app.state.services.modules.track_index, "model", N_TRACKS)
 
 
 def apply_to_model(model: list[str], step, tracks: list[str]):
@@ -78,7 +78,7 @@ def read_all(service, pid, user):
 )
 @given(steps=st.lists(op, min_size=1, max_size=14))
 def test_order_matches_a_reference_list(app, catalog_tracks, steps):
-    service = app.state.modules.playlists
+    service = app.state.services.modules.playlists
     owner = "model-owner"
     pid = service.create(owner, name="model")["playlist_id"]
     model: list[str] = []
@@ -107,7 +107,7 @@ def item_rows(db, pid):
 
 
 def test_writes_touch_only_the_moved_rows(app, catalog_tracks):
-    service, db = app.state.modules.playlists, app.state.db
+    service, db = app.state.services.modules.playlists, app.state.services.db
     owner = "rows-owner"
     pid = service.create(owner, name="rows")["playlist_id"]
     for _ in range(20):
@@ -126,7 +126,7 @@ def test_writes_touch_only_the_moved_rows(app, catalog_tracks):
 
 def test_inserting_at_one_spot_renumbers_and_keeps_order(app, catalog_tracks, monkeypatch):
     monkeypatch.setattr(playlist_order, "MAX_KEY_LENGTH", 6)
-    service, db = app.state.modules.playlists, app.state.db
+    service, db = app.state.services.modules.playlists, app.state.services.db
     owner = "spot-owner"
     pid = service.create(owner, name="spot")["playlist_id"]
     service.add(pid, owner, catalog_tracks[:2])

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from delivery.modules.fractional import key_between, spread_keys
 from delivery.modules.playlists import PlaylistService, RemoveSpec
 from delivery.modules.positions import MAX_GAP, MIN_ITEMS, STRIDE, Fences
-from delivery.modules.settings import ModulesSettings
 from delivery.outbox import OutboxEventBus
+from tests.delivery.modules.conftest import modules_settings
 from tests.delivery.modules.support import playlist_track_ids, seed_tracks
 
 
@@ -87,12 +87,12 @@ N_TRACKS = 20
 
 @pytest.fixture(scope="module")
 def big_tracks(app):
-    return seed_tracks(app.state.modules.track_index, "fence", N_TRACKS)
+    return seed_tracks(app.state.services.modules.track_index, "fence", N_TRACKS)
 
 
 def service(database) -> PlaylistService:
     return PlaylistService(
-        database, ModulesSettings(playlist_max_items=5000), OutboxEventBus(database)
+        database, modules_settings(playlist_max_items=5000), OutboxEventBus(database)
     )
 
 

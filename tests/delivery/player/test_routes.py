@@ -71,7 +71,7 @@ def dev_app(make_app, user_secret):
 
 
 async def test_dev_tokens_work_on_the_api_with_the_database_tier(dev_app, user_secret):
-    dev_app.state.delivery.tiers.set("free-user", "free")
+    dev_app.state.services.tiers.set("free-user", "free")
     async with client_for(dev_app) as c:
         config = (await c.get("/player/config.json")).json()
         assert [u["user_id"] for u in config["demo_users"]] == list(DEMO_USERS)
@@ -109,7 +109,7 @@ async def test_a_demo_user_the_database_does_not_know_gets_the_demo_tier(dev_app
         me = await c.get("/v1/me", headers={"Authorization": f"Bearer {body['access_token']}"})
         assert me.json()["tier"] == "premium"
         # Once the database knows the user, it wins (`delivery users set-tier`).
-        dev_app.state.delivery.tiers.set("premium-user", "free")
+        dev_app.state.services.tiers.set("premium-user", "free")
         body = (await c.post("/v1/dev/token", json={"user_id": "premium-user"})).json()
         assert body["tier"] == "free"
 
