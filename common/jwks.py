@@ -7,6 +7,11 @@ taken from a document: a symmetric (``oct``) key in a JWKS is the door to algori
 confusion and is skipped. The set is cached, refreshed every ``cache_ttl_s`` and on an
 unknown ``kid``, at most once per ``min_refresh_interval_s``; a failed refresh keeps the
 last good keys. Fetches block (``httpx.Client``): async callers run them in a thread.
+
+Why not PyJWT's ``PyJWKClient``: it refreshes on EVERY unknown ``kid`` (a client sending
+random kids turns each request into a fetch of the identity provider's JWKS), raises
+instead of keeping the last good keys when a refresh fails, takes ``oct`` keys, and reads
+URLs only (the edge and tests also read a file). Its key parsing (``PyJWK``) is used here.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import NoDecode
 from pydantic_settings import SettingsError as PydanticSettingsError
 
@@ -107,3 +107,11 @@ MAX_CONNECTIONS_DOC = (
     "open connections per worker process; the next one gets 503 `too_many_connections` "
     "and is closed"
 )
+
+# The bounds as field types, so each part declares them in one line each, in its own order:
+# ``header_timeout_s: HeaderTimeoutS = DEFAULT_HEADER_TIMEOUT_S``.
+MaxHeaderBytes = Annotated[int, Field(ge=1024, le=1 << 20, description=MAX_HEADER_BYTES_DOC)]
+HeaderTimeoutS = Annotated[float, Field(gt=0, le=3600, description=HEADER_TIMEOUT_DOC)]
+IdleTimeoutS = Annotated[float, Field(gt=0, le=3600, description=IDLE_TIMEOUT_DOC)]
+BodyTimeoutS = Annotated[float, Field(gt=0, le=3600, description=BODY_TIMEOUT_DOC)]
+MaxConnections = Annotated[int, Field(ge=1, le=1_000_000, description=MAX_CONNECTIONS_DOC)]

@@ -30,12 +30,12 @@ from common.limits import (
     DEFAULT_MAX_HEADER_BYTES,
 )
 from common.setting_values import (
-    BODY_TIMEOUT_DOC,
-    HEADER_TIMEOUT_DOC,
-    IDLE_TIMEOUT_DOC,
-    MAX_CONNECTIONS_DOC,
-    MAX_HEADER_BYTES_DOC,
+    BodyTimeoutS,
     CommaList,
+    HeaderTimeoutS,
+    IdleTimeoutS,
+    MaxConnections,
+    MaxHeaderBytes,
     setting_error_lines,
     split_commas,
 )
@@ -116,21 +116,11 @@ class DeliverySettings(BaseSettings):
         description="one JSON access line per request (`delivery serve --no-access-log` turns "
         "it off)",
     )
-    max_header_bytes: int = Field(
-        DEFAULT_MAX_HEADER_BYTES, ge=1024, le=1 << 20, description=MAX_HEADER_BYTES_DOC
-    )
-    header_timeout_s: float = Field(
-        DEFAULT_HEADER_TIMEOUT_S, gt=0, le=3600, description=HEADER_TIMEOUT_DOC
-    )
-    idle_timeout_s: float = Field(
-        DEFAULT_IDLE_TIMEOUT_S, gt=0, le=3600, description=IDLE_TIMEOUT_DOC
-    )
-    body_timeout_s: float = Field(
-        DEFAULT_BODY_TIMEOUT_S, gt=0, le=3600, description=BODY_TIMEOUT_DOC
-    )
-    max_connections: int = Field(
-        DEFAULT_MAX_CONNECTIONS, ge=1, le=1_000_000, description=MAX_CONNECTIONS_DOC
-    )
+    max_header_bytes: MaxHeaderBytes = DEFAULT_MAX_HEADER_BYTES
+    header_timeout_s: HeaderTimeoutS = DEFAULT_HEADER_TIMEOUT_S
+    idle_timeout_s: IdleTimeoutS = DEFAULT_IDLE_TIMEOUT_S
+    body_timeout_s: BodyTimeoutS = DEFAULT_BODY_TIMEOUT_S
+    max_connections: MaxConnections = DEFAULT_MAX_CONNECTIONS
     max_body_bytes: int = Field(
         DEFAULT_MAX_BODY_BYTES,
         ge=1024,

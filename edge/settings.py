@@ -29,13 +29,13 @@ from common.limits import (
 )
 from common.secrets import DEFAULT_PULL_TOKEN_FILE, ensure_secret
 from common.setting_values import (
-    BODY_TIMEOUT_DOC,
-    HEADER_TIMEOUT_DOC,
-    IDLE_TIMEOUT_DOC,
-    MAX_CONNECTIONS_DOC,
     MAX_HEADER_BYTES_DOC,
+    BodyTimeoutS,
     CommaList,
+    HeaderTimeoutS,
+    IdleTimeoutS,
     InvalidSettings,
+    MaxConnections,
     build_settings,
     split_commas,
 )
@@ -116,18 +116,10 @@ class EdgeSettings(BaseSettings):
         le=1 << 20,
         description=f"{MAX_HEADER_BYTES_DOC} (a size: bytes, or e.g. `16KiB`)",
     )
-    header_timeout_s: float = Field(
-        DEFAULT_HEADER_TIMEOUT_S, gt=0, le=3600, description=HEADER_TIMEOUT_DOC
-    )
-    idle_timeout_s: float = Field(
-        DEFAULT_IDLE_TIMEOUT_S, gt=0, le=3600, description=IDLE_TIMEOUT_DOC
-    )
-    body_timeout_s: float = Field(
-        DEFAULT_BODY_TIMEOUT_S, gt=0, le=3600, description=BODY_TIMEOUT_DOC
-    )
-    max_connections: int = Field(
-        DEFAULT_MAX_CONNECTIONS, ge=1, le=1_000_000, description=MAX_CONNECTIONS_DOC
-    )
+    header_timeout_s: HeaderTimeoutS = DEFAULT_HEADER_TIMEOUT_S
+    idle_timeout_s: IdleTimeoutS = DEFAULT_IDLE_TIMEOUT_S
+    body_timeout_s: BodyTimeoutS = DEFAULT_BODY_TIMEOUT_S
+    max_connections: MaxConnections = DEFAULT_MAX_CONNECTIONS
 
     # -- upstream -----------------------------------------------------------------------
     upstream: CommaList = Field(

@@ -25,11 +25,12 @@ from common.limits import (
 )
 from common.secrets import DEFAULT_PULL_TOKEN_FILE, ensure_secret
 from common.setting_values import (
-    BODY_TIMEOUT_DOC,
-    HEADER_TIMEOUT_DOC,
-    IDLE_TIMEOUT_DOC,
-    MAX_HEADER_BYTES_DOC,
+    BodyTimeoutS,
+    HeaderTimeoutS,
+    IdleTimeoutS,
     InvalidSettings,
+    MaxConnections,
+    MaxHeaderBytes,
     build_settings,
     setting_error_lines,
 )
@@ -90,25 +91,11 @@ class OriginSettings(BaseSettings):
     log_level: LogLevel = Field(
         "info", description="`debug`, `info`, `warning`, `error` or `critical`"
     )
-    max_header_bytes: int = Field(
-        DEFAULT_MAX_HEADER_BYTES, ge=1024, le=1 << 20, description=MAX_HEADER_BYTES_DOC
-    )
-    header_timeout_s: float = Field(
-        DEFAULT_HEADER_TIMEOUT_S, gt=0, le=3600, description=HEADER_TIMEOUT_DOC
-    )
-    idle_timeout_s: float = Field(
-        DEFAULT_IDLE_TIMEOUT_S, gt=0, le=3600, description=IDLE_TIMEOUT_DOC
-    )
-    body_timeout_s: float = Field(
-        DEFAULT_BODY_TIMEOUT_S, gt=0, le=3600, description=BODY_TIMEOUT_DOC
-    )
-    max_connections: int = Field(
-        DEFAULT_MAX_CONNECTIONS,
-        ge=1,
-        le=1_000_000,
-        description="open connections (the origin runs one process); the next one gets 503 "
-        "`too_many_connections` and is closed",
-    )
+    max_header_bytes: MaxHeaderBytes = DEFAULT_MAX_HEADER_BYTES
+    header_timeout_s: HeaderTimeoutS = DEFAULT_HEADER_TIMEOUT_S
+    idle_timeout_s: IdleTimeoutS = DEFAULT_IDLE_TIMEOUT_S
+    body_timeout_s: BodyTimeoutS = DEFAULT_BODY_TIMEOUT_S
+    max_connections: MaxConnections = DEFAULT_MAX_CONNECTIONS
 
     @field_validator("store")
     @classmethod
