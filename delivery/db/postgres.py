@@ -52,6 +52,13 @@ class PostgresTransaction:
         yield from self._conn.execute(to_pyformat(sql), params or {})
 
 
+# While PostgreSQL is unreachable, a request waits this long for a pooled connection and
+# then answers 503 ``database_unavailable``: long enough for a failover or a restart to
+# finish, short enough that clients and load balancers see an answer, not a hang (the
+# pool's default is 30 s).
+CONNECTION_WAIT_S = 5.0
+
+
 class PostgresDatabase:
     dialect = "postgresql"
 
@@ -62,6 +69,10 @@ class PostgresDatabase:
             min_size=min_size,
             max_size=max_size,
             kwargs={"row_factory": dict_row, "autocommit": True},
+            timeout=CONNECTION_WAIT_S,
+            # A pooled connection the server dropped (restart, failover, terminated) is
+            # replaced on checkout rather than failing the request that drew it.
+            check=ConnectionPool.check_connection,
             open=False,
         )
         try:

@@ -221,7 +221,7 @@ class SearchService:
         terms = list(query.terms)
         keys = list(query.keys)
         free = [i for i, t in enumerate(terms) if t.field is None]
-        corrections = self._corrections(tx, [t.fuzzy for t in terms if t.fuzzy])
+        corrections = self._corrections(tx, [(t.fuzzy, t.typing) for t in terms if t.fuzzy])
         for i, term in enumerate(terms):
             found = corrections.get(term.fuzzy)
             if not found:
@@ -235,13 +235,14 @@ class SearchService:
                     keys.append(("".join(pieces), 1.0 - alt.cost))
         return dataclasses.replace(query, terms=tuple(terms), keys=tuple(dict.fromkeys(keys)))
 
-    def _corrections(self, tx: Transaction, words: list[str]) -> dict[str, list[Alt]]:
+    def _corrections(self, tx: Transaction, words: list[tuple[str, bool]]) -> dict[str, list[Alt]]:
         """For each word, the indexed words within the edits it tolerates, as alternatives
         with their typo cost, closest (then most common) first. One statement for all the
         words: each word's vocabulary row and its candidates. A word indexed in
         ``COMMON_WORD`` rows or more gets none: that common, it is what the user meant,
         and its neighbours would only flood the results (``love`` is no typo of ``live``)."""
-        words = [w for w in dict.fromkeys(words) if max_edits(w, known=False)]
+        typing = {w for w, t in words if t}
+        words = [w for w in dict.fromkeys(w for w, _ in words) if max_edits(w, known=False)]
         if not words:
             return {}
         parts, params = [], {}
@@ -253,6 +254,11 @@ class SearchService:
             params[f"lo{n}"], params[f"hi{n}"] = len(word) - limit, len(word) + limit
             row = f"SELECT CAST(:w{n} AS TEXT) AS word, v.term, v.n_rows FROM search_vocab v"
             parts.append(f"{row} WHERE v.term = :w{n}")  # how common the word itself is
+            if not max_edits(word) and word in typing:  # a short word being typed: a prefix?
+                params[f"w{n}max"] = word + "\U0010ffff"
+                parts.append(
+                    f"SELECT * FROM ({row} WHERE v.term > :w{n} AND v.term < :w{n}max LIMIT 1) p{n}"
+                )
             parts.append(
                 f"{row} WHERE v.term IN (SELECT g.term FROM search_grams g "
                 f"WHERE g.gram IN ({placeholders}) AND g.term <> :w{n} "
@@ -267,7 +273,10 @@ class SearchService:
             own = [n for term, n in rows if term == word]
             if own and own[0] >= COMMON_WORD:
                 continue
-            limit = max_edits(word, known=bool(own))
+            # A short word is corrected only when unknown: neither indexed nor, while it
+            # is typed, the beginning of an indexed word ("vec" of "vector").
+            begun = word in typing and any(t.startswith(word) for t, _ in rows)
+            limit = max_edits(word, known=bool(own) or begun)
             if not limit:
                 continue
             found = []
