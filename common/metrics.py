@@ -56,6 +56,8 @@ from typing import Any, Protocol
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, values
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
+from common.processes import pid_alive
+
 log = logging.getLogger(__name__)
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -135,23 +137,13 @@ def render(registry: CollectorRegistry) -> bytes:
     return generate_latest(merged)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def forget_dead_workers(path: str) -> None:
     """Drop the live gauges of workers that are gone (killed ones never marked themselves)."""
     me = os.getpid()
     with contextlib.suppress(OSError):
         for name in os.listdir(path):
             m = _LIVE_GAUGE_FILE.fullmatch(name)
-            if m and int(m[1]) != me and not _alive(int(m[1])):
+            if m and int(m[1]) != me and not pid_alive(int(m[1])):
                 mark_process_dead(int(m[1]), path)
 
 

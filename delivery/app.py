@@ -37,7 +37,7 @@ from delivery.errors import error_response, install_error_handlers
 from delivery.events import TIER_CHANGED, TRACK_PUBLISHED, TRACK_REMOVED
 from delivery.keys import jwks_router
 from delivery.metrics import DeliveryMetrics, MetricsMiddleware
-from delivery.modules import api_admin, api_playlists, api_search, api_social
+from delivery.modules import api_admin, api_playlists, api_recommend, api_search, api_social
 from delivery.modules.container import build_modules
 from delivery.outbox import OutboxEventBus
 from delivery.ratelimit import open_rate_limiter
@@ -291,7 +291,7 @@ def create_app(
     app.include_router(api.router)
     app.include_router(jwks_router(settings))  # /.well-known/jwks.json: keys for edges
     app.include_router(player.router)  # the web player at /player (delivery.player)
-    for module in (api_playlists, api_search, api_social, api_admin):
+    for module in (api_playlists, api_search, api_social, api_recommend, api_admin):
         app.include_router(module.router)
     if settings.cors_origins:
         app.add_middleware(

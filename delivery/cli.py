@@ -8,6 +8,7 @@
     delivery token --user alice [--tier premium] [--ttl 1h]
     delivery events failed [--status dead|retrying]   # failed event deliveries
     delivery events retry [--consumer NAME]           # requeue the dead ones
+    delivery recommend build [--neighbours K] [--size N] [--quiet]  # recommendations
     delivery config                       # effective settings, secrets masked
 
 Settings come from ``DELIVERY_*`` variables (:mod:`delivery.settings`), read once
@@ -28,7 +29,11 @@ import sys
 from collections.abc import Sequence
 
 from common.logs import configure_logging
-from delivery.modules.cli import add_catalog_commands, add_events_commands
+from delivery.modules.cli import (
+    add_catalog_commands,
+    add_events_commands,
+    add_recommend_commands,
+)
 from delivery.settings import (
     DeliverySettings,
     SettingsError,
@@ -261,6 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     # every command sets `handler(args, settings)`.
     add_catalog_commands(sub)
     add_events_commands(sub)
+    add_recommend_commands(sub)
     return parser
 
 

@@ -373,16 +373,26 @@ class DeliverySettings(BaseSettings):
 
     # -- search ------------------------------------------------------------------------------
     search_popularity_weight: float = Field(
-        0.2, ge=0, le=100, description="`a` in `relevance * (1 + a*ln(1 + plays))`"
+        0.2,
+        ge=0,
+        le=0.3,
+        description="`a` in `text score * (1 + a * min(1, ln(1 + plays) / ln(1 + 10^6)))`: "
+        "popularity is a bounded boost (at most `1 + a`); above 0.3 it could outrank a better "
+        "text match, so that is the ceiling (docs/search.md)",
     )
     search_max_offset: int = Field(1000, ge=0, description="deepest search `offset`")
     search_fuzzy: bool = Field(
         True,
-        description="PostgreSQL: when words match nothing, retry them with similar indexed "
-        "words (typos)",
+        description="typo tolerance on both backends: each query word also matches indexed "
+        "words one or two edits away, blended into the ranking at a cost (an exact match "
+        "always wins)",
     )
     search_fuzzy_threshold: float = Field(
-        0.4, gt=0, le=1, description="pg_trgm similarity required for that"
+        0.4,
+        gt=0,
+        le=1,
+        description="least `1 - edits / word length` a correction needs (and never more than "
+        "two edits a word)",
     )
 
     # -- social and plays --------------------------------------------------------------------
@@ -399,6 +409,32 @@ class DeliverySettings(BaseSettings):
         ge=60,
         le=3650 * 86400,
         description="oldest reported play accepted (14 days; older: 400 `play_too_old`)",
+    )
+
+    # -- recommendations (delivery.modules.recommend; built by `delivery recommend build`) ----
+    recommend_neighbours: int = Field(
+        50, ge=1, le=500, description="similar tracks kept per track (radio length, at most)"
+    )
+    recommend_size: int = Field(100, ge=1, le=1000, description='"for you" tracks stored per user')
+    recommend_exclude_min_plays: int = Field(
+        3,
+        ge=1,
+        le=1_000_000,
+        description="a track the user played this often is never recommended to them",
+    )
+    recommend_popularity_alpha: float = Field(
+        0.2,
+        ge=0,
+        le=2,
+        description="popularity penalty: a neighbour's score is divided by its listener count "
+        "to this power (0: plain co-listening, which drifts to the chart)",
+    )
+    recommend_shrink: float = Field(
+        20.0,
+        ge=0,
+        le=1e6,
+        description="cosine shrinkage: damps pairs of rarely played tracks that share a "
+        "listener or two",
     )
 
     # -- events (delivery.outbox) ------------------------------------------------------------

@@ -24,6 +24,8 @@ import json
 import os
 import sys
 
+from edge.tasks import cancel_and_wait
+
 PIPE_BUF = 4096  # Linux's value (POSIX guarantees at least 512)
 
 
@@ -131,11 +133,8 @@ class AccessLog:
             self._task = asyncio.create_task(self._flusher())
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         self.flush()
         if self._owns_fd and self._fd is not None:
             os.close(self._fd)

@@ -22,7 +22,6 @@ waits, except the requests carrying the unknown ``kid`` itself.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 import httpx
@@ -31,6 +30,7 @@ from common.jwks import JwksError, JwksKeySet
 from common.signing_keys import keys_from_jwks
 from edge.errors import EdgeConfigError
 from edge.settings import EdgeSettings
+from edge.tasks import cancel_and_wait
 from edge.token import TokenVerifier
 
 log = logging.getLogger("edge.jwks")
@@ -113,11 +113,8 @@ class JwksKeys:
                 log.exception("periodic JWKS refresh failed")
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         self.keyset.close()
 
 

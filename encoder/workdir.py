@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from common.processes import pid_alive
+
 _PREFIX = "ingest-"
 _OWNER = "owner"
 _JUNK_AFTER_S = 3600.0
@@ -28,16 +30,6 @@ def _age_s(path: Path) -> float:
         return 0.0
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's live process
-    return True
-
-
 def sweep_stale(root: Path) -> list[Path]:
     """Remove work directories under ``root`` left by processes that no longer run here."""
     removed: list[Path] = []
@@ -47,7 +39,7 @@ def sweep_stale(root: Path) -> list[Path]:
     for path in root.glob(f"{_PREFIX}*"):
         try:
             owner_host, pid = (path / _OWNER).read_text().split()
-            if owner_host != host or _alive(int(pid)):
+            if owner_host != host or pid_alive(int(pid)):
                 continue
         except FileNotFoundError:
             continue  # being created right now, or not ours

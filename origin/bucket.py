@@ -8,11 +8,13 @@ conveniences live here once and cannot drift between the two.
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from urllib.parse import parse_qs
 
-from origin.errors import ObjectNotFound
+from origin.errors import ObjectNotFound, StoreConfigError
 from origin.keys import validate_key
 from origin.store import ObjectReader, sha256_file
 
@@ -28,6 +30,19 @@ def recorded_sha256(metadata: Mapping[str, str] | None) -> str | None:
     """
     value = (metadata or {}).get(SHA256_META, "").lower()
     return value if _SHA256_RE.fullmatch(value) else None
+
+
+def url_options(url: str, query: str, known: set[str], backend: str) -> dict[str, str]:
+    """A store URL's ``?name=value`` options (the last value of each); raises
+    :class:`StoreConfigError` naming any option the ``backend`` does not know."""
+    options = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
+    unknown = set(options) - known
+    if unknown:
+        raise StoreConfigError(
+            f"unknown {backend} store option(s) {sorted(unknown)} in {url!r}; "
+            f"known: {sorted(known)}"
+        )
+    return options
 
 
 def upload_source(path: str | Path) -> tuple[Path, str]:
@@ -53,6 +68,17 @@ class PrefixedBucket:
 
     def _list_base(self) -> str:
         return f"{self.prefix}/" if self.prefix else ""
+
+    def _listed_keys(self, names: Iterable[str]) -> list[str]:
+        """The sorted keys of the object ``names`` a listing under :meth:`_list_base`
+        returned; objects outside the layout are not ours and are left out."""
+        base = self._list_base()
+        keys: list[str] = []
+        for name in names:
+            with contextlib.suppress(ValueError):
+                keys.append(validate_key(name[len(base) :]))
+        keys.sort()
+        return keys
 
     def exists(self, key: str) -> bool:
         try:

@@ -22,7 +22,6 @@ memory or split it into several requests.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import re
@@ -30,7 +29,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import quote, urlsplit
 
 import requests
 from google.api_core import exceptions as gexc
@@ -40,7 +39,13 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 from google.cloud.storage.retry import DEFAULT_RETRY
 
-from origin.bucket import SHA256_META, PrefixedBucket, recorded_sha256, upload_source
+from origin.bucket import (
+    SHA256_META,
+    PrefixedBucket,
+    recorded_sha256,
+    upload_source,
+    url_options,
+)
 from origin.errors import (
     ObjectNotFound,
     RangeNotSatisfiable,
@@ -48,7 +53,7 @@ from origin.errors import (
     StoreError,
     StoreUnavailable,
 )
-from origin.keys import content_type_for, validate_key, validate_prefix
+from origin.keys import content_type_for, validate_prefix
 from origin.store import (
     CHUNK_SIZE,
     ChunkedReader,
@@ -151,12 +156,7 @@ class GCSStore(PrefixedBucket):
         name = parts.netloc  # not .hostname, which would lowercase it
         if not re.fullmatch(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]", name):
             raise StoreConfigError(f"invalid GCS bucket name {name!r} in {url!r}")
-        options = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-        unknown = set(options) - _URL_OPTIONS
-        if unknown:
-            raise StoreConfigError(
-                f"unknown GCS store option(s) {sorted(unknown)} in {url!r}; known: ['project']"
-            )
+        options = url_options(url, parts.query, _URL_OPTIONS, "GCS")
         project = options.get("project") or None
         try:
             if os.environ.get("STORAGE_EMULATOR_HOST"):
@@ -306,18 +306,13 @@ class GCSStore(PrefixedBucket):
     def list(self, prefix: str = "") -> list[str]:
         validate_prefix(prefix)
         base = self._list_base()
-        keys: list[str] = []
         try:
-            for blob in self._bucket.list_blobs(
+            blobs = self._bucket.list_blobs(
                 prefix=base + prefix, retry=self._retry, timeout=self._timeout
-            ):
-                key = blob.name[len(base) :]
-                with contextlib.suppress(ValueError):  # objects outside the layout are not ours
-                    keys.append(validate_key(key))
+            )
+            return self._listed_keys(blob.name for blob in blobs)
         except _SDK_ERRORS as exc:
             raise _map(exc, prefix, "list") from None
-        keys.sort()
-        return keys
 
     def check(self) -> None:
         """Raise unless the bucket exists and answers (start-up and readiness probes)."""

@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import boto3
 from boto3.exceptions import S3UploadFailedError
@@ -30,7 +30,13 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from origin.bucket import SHA256_META, PrefixedBucket, recorded_sha256, upload_source
+from origin.bucket import (
+    SHA256_META,
+    PrefixedBucket,
+    recorded_sha256,
+    upload_source,
+    url_options,
+)
 from origin.errors import (
     ObjectNotFound,
     RangeNotSatisfiable,
@@ -38,7 +44,7 @@ from origin.errors import (
     StoreError,
     StoreUnavailable,
 )
-from origin.keys import content_type_for, validate_key, validate_prefix
+from origin.keys import content_type_for, validate_prefix
 from origin.store import (
     CHUNK_SIZE,
     ChunkedReader,
@@ -123,13 +129,7 @@ class S3Store(PrefixedBucket):
         bucket = parts.netloc  # not .hostname, which would lowercase it
         if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", bucket):
             raise StoreConfigError(f"invalid S3 bucket name {bucket!r} in {url!r}")
-        options = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-        unknown = set(options) - _URL_OPTIONS
-        if unknown:
-            raise StoreConfigError(
-                f"unknown S3 store option(s) {sorted(unknown)} in {url!r}; "
-                f"known: {sorted(_URL_OPTIONS)}"
-            )
+        options = url_options(url, parts.query, _URL_OPTIONS, "S3")
         endpoint = options.get("endpoint_url") or None
         if endpoint and urlsplit(endpoint).scheme not in ("http", "https"):
             raise StoreConfigError(f"endpoint_url must be http(s)://..., not {endpoint!r}")
@@ -282,22 +282,15 @@ class S3Store(PrefixedBucket):
     def list(self, prefix: str = "") -> list[str]:
         validate_prefix(prefix)
         base = self._list_base()
-        keys: list[str] = []
         try:
             pages = self._client.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=base + prefix
             )
-            for page in pages:
-                for item in page.get("Contents", []):
-                    key = item["Key"][len(base) :]
-                    try:
-                        keys.append(validate_key(key))
-                    except ValueError:
-                        continue  # objects outside the layout are not ours to list
+            return self._listed_keys(
+                item["Key"] for page in pages for item in page.get("Contents", [])
+            )
         except (ClientError, BotoCoreError) as exc:
             raise self._map(exc, prefix, "list") from None
-        keys.sort()
-        return keys
 
     def check(self) -> None:
         """Raise unless the bucket exists and answers (start-up and readiness probes)."""

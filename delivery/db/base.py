@@ -45,6 +45,19 @@ def run_after_commit(callbacks: list[Callable[[], None]]) -> None:
             log.exception("after-commit callback %r failed", callback)
 
 
+class AfterCommitCallbacks:
+    """What both backends' transactions share: the callbacks :meth:`Transaction.after_commit`
+    collects (each callable once, in order), which the backend hands to
+    :func:`run_after_commit` once the transaction has committed."""
+
+    def __init__(self) -> None:
+        self._after_commit: list[Callable[[], None]] = []
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        if callback not in self._after_commit:
+            self._after_commit.append(callback)
+
+
 class DatabaseError(Exception):
     """The database could not be reached or a statement failed (mapped to 503 by the API)."""
 

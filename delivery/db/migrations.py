@@ -36,6 +36,10 @@ track_listeners          track_id / user_id          last play per listener: fri
 track_stats              track_id                    the play counter (popularity; copied
                                                      to tracks.plays so ranking needs
                                                      no join)
+track_neighbours         build_id, track_id / rank   similar tracks (radio), and
+user_recommendations     build_id, user_id / rank    "for you", per recommendation build
+                                                     (10; the current build is the newest
+                                                     complete one in recommend_builds)
 tracks, artists,         by id                       the search catalog (FTS5 tables on
 albums, playlist_search                              SQLite; tsvector/GIN on PostgreSQL;
                                                      normalised t_*/k_* columns since 9)
@@ -690,5 +694,51 @@ MIGRATIONS += [
         _search_v9_sqlite(),
         _search_v9_postgres(),
         then=_reindex_search,
+    ),
+]
+
+
+# --- 10: recommendations (delivery.modules.recommend) --------------------------------------
+#
+# ``delivery recommend build`` writes a whole new build (its rows keyed by ``build_id``) in
+# batches, then marks it complete in one statement: readers always use the newest complete
+# build, so they see the old set or the new one, never half. Older builds' rows are then
+# deleted.
+
+_RECOMMEND = """
+CREATE TABLE recommend_builds (
+    build_id {serial},
+    status TEXT NOT NULL,
+    started_at BIGINT NOT NULL,
+    finished_at BIGINT,
+    plays BIGINT NOT NULL DEFAULT 0,
+    users BIGINT NOT NULL DEFAULT 0,
+    tracks BIGINT NOT NULL DEFAULT 0,
+    seconds {real}
+);
+CREATE TABLE track_neighbours (
+    build_id BIGINT NOT NULL,
+    track_id TEXT NOT NULL,
+    rank INTEGER NOT NULL,
+    neighbour_id TEXT NOT NULL,
+    score {real} NOT NULL,
+    PRIMARY KEY (build_id, track_id, rank)
+);
+CREATE TABLE user_recommendations (
+    build_id BIGINT NOT NULL,
+    user_id TEXT NOT NULL,
+    rank INTEGER NOT NULL,
+    track_id TEXT NOT NULL,
+    score {real} NOT NULL,
+    PRIMARY KEY (build_id, user_id, rank)
+);
+"""
+
+MIGRATIONS += [
+    Migration(
+        10,
+        "recommendations",
+        _RECOMMEND.format(serial="INTEGER PRIMARY KEY AUTOINCREMENT", real="REAL"),
+        _RECOMMEND.format(serial="BIGSERIAL PRIMARY KEY", real="DOUBLE PRECISION"),
     ),
 ]

@@ -12,7 +12,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from delivery.db.base import DatabaseError, Params, Row, run_after_commit
+from delivery.db.base import AfterCommitCallbacks, DatabaseError, Params, Row, run_after_commit
 from delivery.db.migrations import apply_pending
 
 _PLACEHOLDER = re.compile(r"(?<![:\w]):([A-Za-z_][A-Za-z0-9_]*)")
@@ -25,14 +25,10 @@ def to_pyformat(sql: str) -> str:
     return _PLACEHOLDER.sub(r"%(\1)s", sql.replace("%", "%%"))
 
 
-class PostgresTransaction:
+class PostgresTransaction(AfterCommitCallbacks):
     def __init__(self, conn: psycopg.Connection) -> None:
+        super().__init__()
         self._conn = conn
-        self._after_commit: list[Callable[[], None]] = []
-
-    def after_commit(self, callback: Callable[[], None]) -> None:
-        if callback not in self._after_commit:
-            self._after_commit.append(callback)
 
     def execute(self, sql: str, params: Params = None) -> int:
         cur = self._conn.execute(to_pyformat(sql), params or {})

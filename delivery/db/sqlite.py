@@ -11,23 +11,19 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from delivery.db.base import DatabaseError, Params, Row, run_after_commit
+from delivery.db.base import AfterCommitCallbacks, DatabaseError, Params, Row, run_after_commit
 from delivery.db.migrations import Migration, apply_pending
 
 
-class SQLiteTransaction:
+class SQLiteTransaction(AfterCommitCallbacks):
     def __init__(self, conn: sqlite3.Connection) -> None:
+        super().__init__()
         self._conn = conn
-        self._after_commit: list[Callable[[], None]] = []
-
-    def after_commit(self, callback: Callable[[], None]) -> None:
-        if callback not in self._after_commit:
-            self._after_commit.append(callback)
 
     def execute(self, sql: str, params: Params = None) -> int:
         return self._conn.execute(sql, params or {}).rowcount

@@ -15,6 +15,11 @@ running worker drops its cached ``latest.json`` (and "no such track") for it.
 event deliveries (consumer, event id, topic, attempts, last error); ``delivery events
 retry [--consumer NAME]`` requeues the dead ones (a running worker retries them within
 ``DELIVERY_EVENTS_POLL_S``).
+
+``delivery recommend build [--database URL] [--neighbours K] [--size N] [--quiet]`` computes
+the recommendations from the plays and swaps them in (:mod:`delivery.modules.recommend`),
+with progress lines on stderr and a summary on stdout; exit 2 (one line) when the database
+cannot be opened or read, or an option is out of range.
 """
 
 from __future__ import annotations
@@ -130,4 +135,70 @@ def run_events_retry(args: argparse.Namespace, settings: DeliverySettings) -> in
     if n is None:
         return 2
     print(f"requeued {n} dead deliver{'y' if n == 1 else 'ies'}")
+    return 0
+
+
+def add_recommend_commands(subparsers) -> None:
+    recommend = subparsers.add_parser("recommend", help="recommendations (built offline)")
+    sub = recommend.add_subparsers(dest="recommend_command", metavar="COMMAND", required=True)
+    build = sub.add_parser(
+        "build",
+        help='compute similar tracks and every user\'s "for you" list from the plays',
+        description='Reads every play, computes similar tracks and "for you" lists, and '
+        "swaps them in at once (readers see the old set or the new one). Safe to run on a "
+        "schedule while the service runs.",
+    )
+    build.add_argument(
+        "--database",
+        dest="database_url",
+        help="database URL (default: $DELIVERY_DATABASE_URL or the SQLite file)",
+    )
+    build.add_argument(
+        "--neighbours",
+        dest="recommend_neighbours",
+        help="similar tracks kept per track (DELIVERY_RECOMMEND_NEIGHBOURS)",
+    )
+    build.add_argument(
+        "--size",
+        dest="recommend_size",
+        help='"for you" tracks per user (DELIVERY_RECOMMEND_SIZE)',
+    )
+    build.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    build.set_defaults(
+        handler=run_recommend_build,
+        options={
+            "database_url": "--database",
+            "recommend_neighbours": "--neighbours",
+            "recommend_size": "--size",
+        },
+    )
+
+
+def run_recommend_build(args: argparse.Namespace, settings: DeliverySettings) -> int:
+    """Exit 0 when the build is in place, 2 when the database cannot be opened or read."""
+    import time
+
+    from delivery.db import DatabaseError, open_database
+    from delivery.modules.recommend import RecommendService
+
+    started = time.monotonic()
+
+    def progress(line: str) -> None:
+        if not args.quiet:
+            print(f"[{time.monotonic() - started:6.1f}s] {line}", file=sys.stderr, flush=True)
+
+    try:
+        db = open_database(settings.database_url)  # --database included
+    except (DatabaseError, ValueError) as exc:
+        print(f"delivery recommend build: {exc}", file=sys.stderr)
+        return 2
+    try:
+        db.migrate()
+        report = RecommendService(db, settings).build(progress=progress)
+    except DatabaseError as exc:
+        print(f"delivery recommend build: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        db.close()
+    print(report.summary())
     return 0

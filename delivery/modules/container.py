@@ -1,4 +1,4 @@
-"""The modules' services (playlists, search, social, plays), built once per app.
+"""The modules' services (playlists, search, social, plays, recommendations), built once per app.
 
 :func:`build_modules` makes them from the delivery settings; ``create_app`` keeps the
 result in :attr:`delivery.services.Services.modules`, where routes find it.
@@ -24,6 +24,7 @@ from delivery.modules.cache import SnapshotCache
 from delivery.modules.playlist_sharing import PlaylistSharing
 from delivery.modules.playlists import PlaylistService
 from delivery.modules.plays import PlayService
+from delivery.modules.recommend import RecommendService
 from delivery.modules.search import SearchService
 from delivery.modules.social import SocialService
 from delivery.modules.track_index import TrackIndex
@@ -40,6 +41,7 @@ class Modules:
     sharing: PlaylistSharing
     social: SocialService
     plays: PlayService
+    recommend: RecommendService
 
     def subscribe_handlers(self, events: EventBus) -> None:
         """The modules' event handlers (each idempotent: delivery is at least once).
@@ -89,6 +91,7 @@ def build_modules(
         sharing=PlaylistSharing(playlists.access),
         social=SocialService(db, settings),
         plays=PlayService(db, settings, events, store),
+        recommend=RecommendService(db, settings),
     )
 
 

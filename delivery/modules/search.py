@@ -319,8 +319,8 @@ class SearchService:
             source = f"{spec.table} x {spec.join} WHERE x.search @@ CAST(:m AS tsquery) {where}"
         return self._page(tx, spec, source, score, params, count)
 
-    @staticmethod
     def _page(
+        self,
         tx: Transaction,
         spec: _Table,
         source: str,
@@ -328,6 +328,8 @@ class SearchService:
         params: dict[str, Any],
         count: str | None = None,
     ) -> tuple[list[dict[str, Any]], int]:
+        if self.db.dialect == "postgresql":
+            return self._page_postgres(tx, spec, source, score, params)
         rows = tx.fetchall(
             f"SELECT {spec.cols}, {spec.plays} AS plays, {score} AS score FROM {source} "
             f"ORDER BY score DESC, {spec.plays} DESC, {spec.order_id} "
@@ -336,8 +338,36 @@ class SearchService:
         )
         if params["offset"] == 0 and len(rows) < params["limit"]:
             return rows, len(rows)  # the whole result is on this page
-        # A separate COUNT beats a window aggregate here: it never computes a rank.
+        # A separate COUNT beats a window aggregate here: it never computes a rank, and
+        # FTS5 counts its matches without reading a row.
         return rows, tx.fetchone(count or f"SELECT COUNT(*) AS n FROM {source}", params)["n"]
+
+    @staticmethod
+    def _page_postgres(
+        tx: Transaction, spec: _Table, source: str, score: str, params: dict[str, Any]
+    ) -> tuple[list[dict[str, Any]], int]:
+        """One pass over the matches: each scored once into a narrow materialised set
+        (id, plays, score), which gives the page (its rows read again by key) and the
+        count; a separate COUNT would visit every matching heap page a second time."""
+        rows = tx.fetchall(
+            f"WITH m AS MATERIALIZED (SELECT {spec.order_id} AS id, {spec.plays} AS p, "
+            f"{score} AS score FROM {source}), "
+            "top AS (SELECT * FROM m ORDER BY score DESC, p DESC, id "
+            "LIMIT :limit OFFSET :offset) "
+            f"SELECT {spec.cols}, top.p AS plays, top.score, "
+            "(SELECT COUNT(*) FROM m) AS total "
+            f"FROM top JOIN {spec.table} x ON {spec.order_id} = top.id {spec.join} "
+            "ORDER BY top.score DESC, top.p DESC, top.id",
+            params,
+        )
+        if rows:
+            total = rows[0]["total"]
+            for row in rows:
+                del row["total"]
+            return rows, total
+        if params["offset"] == 0:
+            return rows, 0
+        return rows, tx.fetchone(f"SELECT COUNT(*) AS n FROM {source}", params)["n"]
 
     # -- the playlist index ---------------------------------------------------------
 

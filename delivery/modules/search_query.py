@@ -5,7 +5,7 @@ Syntax (Spotify's, for what we index)::
     daft pun                    words; the last one is a prefix while typed (no space after)
     radio*                      an explicit prefix
     "around the world"          a phrase
-    artist:daft  artist:"daft punk"   album:discovery   track:one   genre:"hip hop"
+    artist:daft  artist:"daft punk"   album:discovery   track:one (title:one)   genre:"hip hop"
     year:2001    year:1995-2001
     *                           everything (with filters: everything they let through)
 

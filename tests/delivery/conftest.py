@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +16,7 @@ import pytest
 from common.signing_keys import eddsa_verification_key, ensure_dev_keypair
 from delivery.app import create_app
 from delivery.auth import mint_user_token
-from delivery.db import open_database
+from delivery.db import Database, open_database
 from delivery.settings import DeliverySettings
 from edge.token import TokenVerifier
 from tests.delivery import media
@@ -211,16 +211,25 @@ def pg_schema_database(base: str):
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def database(request, tmp_path_factory):
+@contextlib.contextmanager
+def backend_database(request: pytest.FixtureRequest, sqlite_path: Path) -> Iterator[Database]:
+    """A migrated database for a fixture parametrized over :data:`BACKENDS`: SQLite at
+    ``sqlite_path``, or a fresh schema of the session's PostgreSQL (dropped afterwards)."""
     if request.param == "sqlite":
-        path = tmp_path_factory.mktemp("db") / "delivery.db"
-        db = open_database(f"sqlite:///{path}")
+        db = open_database(f"sqlite:///{sqlite_path}")
         db.migrate()
-        yield db
-        db.close()
+        try:
+            yield db
+        finally:
+            db.close()
         return
     with pg_schema_database(request.getfixturevalue("pg_server_url")) as db:
+        yield db
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def database(request, tmp_path_factory):
+    with backend_database(request, tmp_path_factory.mktemp("db") / "delivery.db") as db:
         yield db
 
 

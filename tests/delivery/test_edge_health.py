@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import http.server
-import threading
 import uuid
 
 import pytest
 
 from delivery.edge_health import EdgeHealth, probe_edge
 from delivery.edge_routing import choose_edge, parse_edges
+from tests.support.http_stub import QuietHandler, StubServer
 
 
 class Clock:
@@ -88,22 +87,13 @@ def test_one_edge_or_no_path_means_no_probing(database):
 def answering_server():
     statuses = {"/readyz": 200, "/broken/readyz": 503}
 
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self):  # noqa: N802 - the stdlib's name
             self.send_response(statuses.get(self.path, 404))
             self.end_headers()
 
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with StubServer(Handler) as server:
+        yield server.url
 
 
 def test_the_real_probe(answering_server):

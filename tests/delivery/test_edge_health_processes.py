@@ -8,8 +8,6 @@ connections from several threads, so the kernel spreads them over the workers.
 
 from __future__ import annotations
 
-import http.server
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +17,7 @@ import pytest
 
 from origin.store import open_store
 from tests.delivery.test_outbox_processes import delivery_env, publish_full
+from tests.support.http_stub import QuietHandler, StubServer
 from tests.support.servers import run_part_cli, serve_delivery
 from tests.support.waiting import wait_for
 
@@ -37,7 +36,7 @@ class FakeEdge:
         self.probes: list[float] = []
         edge = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self):  # noqa: N802 - the stdlib's name
                 if self.path == "/readyz":
                     edge.probes.append(time.monotonic())
@@ -45,19 +44,14 @@ class FakeEdge:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = StubServer(Handler)
+        self.url = self.server.url
 
     def probes_between(self, start: float, end: float) -> int:
         return sum(1 for t in list(self.probes) if start <= t < end)
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.stop()
 
 
 @pytest.fixture

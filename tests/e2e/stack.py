@@ -20,6 +20,7 @@ import json
 import os
 import secrets
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,7 @@ import httpx
 
 from common.signing_keys import ensure_dev_keypair
 from scripts.demo_catalog import DEMO_TRACKS, DemoTrack, write_catalog
-from tests.support.servers import VENV_BIN, PortInUse, ServerProcess, on_free_port
+from tests.support.servers import VENV_BIN, PortInUse, ServerProcess, on_free_port, part_env
 from tests.support.waiting import wait_for
 
 # Short versions of three demo tracks: long enough to seek around in a browser, short
@@ -283,4 +284,34 @@ def _start(stack: Stack) -> None:
     )
     stack.timings["stack start-up total (catalogue + ingest + servers)"] = (
         time.perf_counter() - started
+    )
+
+
+# -- `make run`'s runner (scripts.run_stack) -----------------------------------------------
+
+
+def run_stack_env(ports: dict[str, int], **settings: str) -> dict[str, str]:
+    """The environment for ``python -m scripts.run_stack`` (what `make run` runs) on
+    ``ports``: this process's, less the parts' and the runner's own variables, the
+    repository importable, the three ports and ``settings`` on top."""
+    return part_env(
+        (*PARTS_PREFIXES, "STACK_"),
+        STACK_ORIGIN_PORT=str(ports["origin"]),
+        STACK_EDGE_PORT=str(ports["edge"]),
+        STACK_DELIVERY_PORT=str(ports["delivery"]),
+        **settings,
+    )
+
+
+def start_run_stack(cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    """``python -m scripts.run_stack`` in ``cwd`` and its own session, its output (stderr
+    too) on a text pipe."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "scripts.run_stack"],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )

@@ -22,12 +22,12 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
+from tests.e2e.stack import run_stack_env, start_run_stack
 from tests.e2e.test_browser import AUDIO, search, sign_in, wait_js
 from tests.support.servers import PortInUse, on_free_port
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow  # end-to-end: left out by `make test-fast`
-ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
@@ -36,15 +36,7 @@ class Runner:
 
     def __init__(self, cwd: Path, env: dict[str, str]) -> None:
         self.lines: list[str] = []
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "scripts.run_stack"],
-            cwd=cwd,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
+        self.proc = start_run_stack(cwd, env)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
@@ -99,16 +91,8 @@ def make_run(tmp_path_factory):
 
     def start(origin: int, edge: int, delivery: int) -> MakeRun:
         ports = {"origin": origin, "edge": edge, "delivery": delivery}
-        env = {
-            name: value
-            for name, value in os.environ.items()
-            if not name.startswith(("ORIGIN_", "EDGE_", "DELIVERY_", "ENCODER_"))
-        }
-        env.update(
-            PYTHONPATH=str(ROOT),
-            STACK_ORIGIN_PORT=str(ports["origin"]),
-            STACK_EDGE_PORT=str(ports["edge"]),
-            STACK_DELIVERY_PORT=str(ports["delivery"]),
+        env = run_stack_env(
+            ports,
             # The loadtest below makes ~10^5 requests: keep their access lines out of the pipe.
             EDGE_ACCESS_LOG=str(root / "edge-access.log"),
             # `make run` turns dev mode on for its servers; the tests' own `delivery token`

@@ -4,59 +4,30 @@ print "ready" and a token, then exit 0.)"""
 
 from __future__ import annotations
 
-import http.server
 import os
 import signal
 import socket
 import subprocess
-import sys
-import threading
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.stack import run_stack_env, start_run_stack
+from tests.support.http_stub import QuietHandler, StubServer
 from tests.support.servers import free_port
 
 pytestmark = pytest.mark.slow  # end-to-end: left out by `make test-fast`
-ROOT = Path(__file__).resolve().parents[2]
 
 
-class _Healthy(http.server.BaseHTTPRequestHandler):
+class _Healthy(QuietHandler):
     """Some other program that answers every GET with 200, /healthz included."""
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        body = b'{"status": "ok"}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args) -> None:
-        pass
+        self.send_body(200, b'{"status": "ok"}')
 
 
 def _run_stack(cwd: Path, ports: dict[str, int], timeout: float = 60) -> tuple[int, str]:
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("ORIGIN_", "EDGE_", "DELIVERY_", "ENCODER_", "STACK_"))
-    }
-    env.update(
-        PYTHONPATH=str(ROOT),
-        STACK_ORIGIN_PORT=str(ports["origin"]),
-        STACK_EDGE_PORT=str(ports["edge"]),
-        STACK_DELIVERY_PORT=str(ports["delivery"]),
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "scripts.run_stack"],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    proc = start_run_stack(cwd, run_stack_env(ports))
     try:
         out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -77,17 +48,8 @@ def ports() -> dict[str, int]:
 
 @pytest.mark.parametrize("part", ["origin", "edge", "delivery"])
 def test_a_port_held_by_an_http_server_stops_make_run_with_one_line(tmp_path, ports, part):
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", ports[part]), _Healthy)
-    # A short poll interval: shutdown() returns within 50 ms instead of 500.
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    try:
+    with StubServer(_Healthy, ports[part]):
         code, out = _run_stack(tmp_path, ports)
-    finally:
-        server.shutdown()
-        server.server_close()
     assert code != 0, out
     assert "ready:" not in out and "TOKEN=" not in out
     errors = [line for line in out.splitlines() if "error" in line]

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from tests.edge.conftest import PULL_TOKEN
-from tests.support.servers import VENV_BIN, ServerProcess, nginx_process, on_free_port
+from tests.support.servers import ServerProcess, nginx_process, on_free_port, serve_edge
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow  # real nginx and edge processes
@@ -32,7 +32,7 @@ HTTP = """
         location /tracks/ {{
             # nginx verifies its own signatures in production (secure_link, or the CDN's);
             # towards the edge it authenticates with the pull token.
-            proxy_pass http://127.0.0.1:{edge_port};
+            proxy_pass {edge};
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header Authorization "Bearer {pull_token}";
@@ -56,30 +56,21 @@ def objects(store) -> dict[str, bytes]:
 
 @pytest.fixture
 def edge(tmp_path, store, objects):
-    def start(port: int) -> ServerProcess:
-        proc = ServerProcess(
-            "edge",
-            [str(VENV_BIN / "edge"), "serve", "--port", str(port)],
-            env={
-                "EDGE_UPSTREAM": store.url,
-                "EDGE_PULL_TOKEN": PULL_TOKEN,  # accepted from pullers (EDGE_ACCEPT_PULL_TOKEN)
-                "EDGE_TOKEN_HS256_SECRETS": "s" * 40,
-                "EDGE_TOKEN_PUBLIC_KEYS": "",
-                "EDGE_CACHE_DIR": str(tmp_path / "edge-cache"),
-                "EDGE_ACCESS_LOG": str(tmp_path / "edge-access.log"),
-                "EDGE_DEV_MODE": "false",
-                "EDGE_LOG_LEVEL": "warning",
-            },
-        )
-        proc.port = port  # type: ignore[attr-defined]
-        proc.wait_http(f"http://127.0.0.1:{port}/livez")
-        return proc
-
-    proc = on_free_port(start)
-    try:
-        yield proc
-    finally:
-        proc.stop()
+    """The edge's base URL."""
+    proc, base = serve_edge(
+        {
+            "EDGE_UPSTREAM": store.url,
+            "EDGE_PULL_TOKEN": PULL_TOKEN,  # accepted from pullers (EDGE_ACCEPT_PULL_TOKEN)
+            "EDGE_TOKEN_HS256_SECRETS": "s" * 40,
+            "EDGE_TOKEN_PUBLIC_KEYS": "",
+            "EDGE_CACHE_DIR": str(tmp_path / "edge-cache"),
+            "EDGE_ACCESS_LOG": str(tmp_path / "edge-access.log"),
+            "EDGE_DEV_MODE": "false",
+            "EDGE_LOG_LEVEL": "warning",
+        }
+    )
+    with proc:
+        yield base
 
 
 @pytest.fixture
@@ -88,17 +79,14 @@ def nginx(tmp_path, edge):
     (prefix / "cache").mkdir(parents=True)
 
     def start(port: int) -> ServerProcess:
-        http = HTTP.format(prefix=prefix, port=port, edge_port=edge.port, pull_token=PULL_TOKEN)
+        http = HTTP.format(prefix=prefix, port=port, edge=edge, pull_token=PULL_TOKEN)
         server = nginx_process(prefix, http)
         server.port = port  # type: ignore[attr-defined]
         server.wait_http(f"http://127.0.0.1:{port}/tracks/x", timeout=30, ok=(400, 404))
         return server
 
-    server = on_free_port(start)
-    try:
+    with on_free_port(start) as server:
         yield f"http://127.0.0.1:{server.port}"
-    finally:
-        server.stop()
 
 
 def edge_requests(tmp_path: Path) -> list[str]:

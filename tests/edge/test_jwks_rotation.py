@@ -11,9 +11,7 @@ import asyncio
 import json
 import os
 import subprocess
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import jwt
@@ -26,7 +24,8 @@ from edge.app import create_app
 from edge.errors import EdgeConfigError
 from edge.token import sign_stream_token
 from tests.edge.conftest import KEY, put_random, serving
-from tests.support.servers import VENV_BIN, ServerProcess, free_port, on_free_port
+from tests.support.http_stub import QuietHandler, StubServer
+from tests.support.servers import VENV_BIN, free_port, serve_edge
 
 PATH = "/" + KEY
 
@@ -48,28 +47,17 @@ class JwksServer:
         self.fetches = 0
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
                 outer.fetches += 1
                 doc = jwks_document(verification_key_for(k) for k in outer.keys)
-                body = json.dumps(doc).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.send_body(200, json.dumps(doc).encode())
 
-            def log_message(self, *args) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/.well-known/jwks.json"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
+        self._server = StubServer(Handler)
+        self.url = f"{self._server.url}/.well-known/jwks.json"
 
     def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self._server.stop()
 
 
 @pytest.fixture
@@ -190,44 +178,32 @@ def test_key_rotation_through_jwks_without_restarting_the_edge(
 ):
     put_random(store, KEY, 100_000)
 
-    def start(port: int) -> ServerProcess:
-        proc = ServerProcess(
-            "edge",
-            [str(VENV_BIN / "edge"), "serve", "--port", str(port)],
-            env={
-                "EDGE_UPSTREAM": store.url,
-                "EDGE_TOKEN_JWKS_URL": jwks_server.url,
-                "EDGE_TOKEN_JWKS_MIN_REFRESH_INTERVAL_S": "0.2",
-                "EDGE_CACHE_DIR": str(tmp_path / "cache"),
-                "EDGE_ACCESS_LOG": "off",
-                "EDGE_DEV_MODE": "false",
-                "EDGE_LOG_LEVEL": "warning",
-            },
-            cwd=tmp_path,  # no ./data/keys here: every key comes from the JWKS
-        )
-        proc.port = port  # type: ignore[attr-defined]
-        proc.wait_http(f"http://127.0.0.1:{port}/livez")
-        return proc
-
-    edge = on_free_port(start)
-    base = f"http://127.0.0.1:{edge.port}"
-    try:
-        with httpx.Client(base_url=base, timeout=10) as c:
-            pid = c.get("/readyz").json()["pid"]
-            assert c.get(f"{PATH}?token={token(ed_key)}").status_code == 200
-            rotated = new_key()  # a kid the edge has never seen
-            time.sleep(0.3)  # past the refresh rate limit of the start-up fetch
-            before = c.get(f"{PATH}?token={token(rotated)}")
-            assert before.status_code == 403
-            assert before.json()["error"]["code"] == "token_bad_signature"
-            jwks_server.keys.append(rotated)  # delivery now publishes it
-            time.sleep(0.3)
-            after = c.get(f"{PATH}?token={token(rotated, ttl=900)}")
-            assert after.status_code == 200, after.text
-            assert c.get(f"{PATH}?token={token(ed_key, ttl=700)}").status_code == 200
-            assert c.get("/readyz").json()["pid"] == pid  # the same process: no restart
-    finally:
-        edge.stop()
+    edge, base = serve_edge(
+        {
+            "EDGE_UPSTREAM": store.url,
+            "EDGE_TOKEN_JWKS_URL": jwks_server.url,
+            "EDGE_TOKEN_JWKS_MIN_REFRESH_INTERVAL_S": "0.2",
+            "EDGE_CACHE_DIR": str(tmp_path / "cache"),
+            "EDGE_ACCESS_LOG": "off",
+            "EDGE_DEV_MODE": "false",
+            "EDGE_LOG_LEVEL": "warning",
+        },
+        cwd=tmp_path,  # no ./data/keys here: every key comes from the JWKS
+    )
+    with edge, httpx.Client(base_url=base, timeout=10) as c:
+        pid = c.get("/readyz").json()["pid"]
+        assert c.get(f"{PATH}?token={token(ed_key)}").status_code == 200
+        rotated = new_key()  # a kid the edge has never seen
+        time.sleep(0.3)  # past the refresh rate limit of the start-up fetch
+        before = c.get(f"{PATH}?token={token(rotated)}")
+        assert before.status_code == 403
+        assert before.json()["error"]["code"] == "token_bad_signature"
+        jwks_server.keys.append(rotated)  # delivery now publishes it
+        time.sleep(0.3)
+        after = c.get(f"{PATH}?token={token(rotated, ttl=900)}")
+        assert after.status_code == 200, after.text
+        assert c.get(f"{PATH}?token={token(ed_key, ttl=700)}").status_code == 200
+        assert c.get("/readyz").json()["pid"] == pid  # the same process: no restart
 
 
 @pytest.mark.slow

@@ -22,7 +22,7 @@ from edge.cache.entry import HEADER_SIZE
 from edge.token import sign_stream_token
 from tests.edge.conftest import KEY, PULL_TOKEN, put_random
 from tests.support.prometheus import per_worker, scrape, total
-from tests.support.servers import VENV_BIN, ServerProcess, on_free_port, part_env
+from tests.support.servers import ServerProcess, part_env, serve_edge
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow  # real multi-worker edges
@@ -45,15 +45,7 @@ def start_edge(tmp_path: Path, store, keypair, **extra: str) -> tuple[ServerProc
     )
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # a developer's own must not leak in
     env.update(extra)
-
-    def start(port: int) -> tuple[ServerProcess, str]:
-        argv = [str(VENV_BIN / "edge"), "serve", "--port", str(port), "--workers", str(WORKERS)]
-        proc = ServerProcess("edge", argv, env=env)
-        base = f"http://127.0.0.1:{port}"
-        proc.wait_http(f"{base}/livez")
-        return proc, base
-
-    return on_free_port(start)
+    return serve_edge(env, workers=WORKERS)
 
 
 def hit_every_worker(url: str, directory: Path) -> int:

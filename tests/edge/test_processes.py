@@ -56,11 +56,8 @@ def origin(store, objects):
         proc.port = port  # type: ignore[attr-defined]
         return proc
 
-    proc = on_free_port(start)
-    try:
+    with on_free_port(start) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 @pytest.fixture

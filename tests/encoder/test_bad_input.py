@@ -1,10 +1,12 @@
 """Every bad input fails with one clear reason, and the store holds nothing new."""
 
+from pathlib import Path
+
 import pytest
 from mutagen.oggvorbis import OggVorbis
 
 from encoder import InputError, ingest
-from encoder.settings import load_settings
+from encoder.settings import EncoderSettings, load_settings
 from origin.keys import latest_key
 from origin.manifest import Latest
 
@@ -23,15 +25,23 @@ BAD = [
 ]
 
 
+def assert_rejected_cleanly(
+    source: Path, reason: str, store, settings: EncoderSettings, work_dir: Path
+) -> None:
+    """Ingesting ``source`` fails with one line matching ``reason``; nothing is published
+    and no scratch directory is left behind."""
+    with pytest.raises(InputError, match=reason) as caught:
+        ingest(source, "t1", store, settings=settings)
+    assert "\n" not in str(caught.value)
+    assert store.list() == []
+    assert list(work_dir.iterdir()) == []
+
+
 @pytest.mark.parametrize(("name", "reason"), BAD)
 def test_bad_input_is_rejected_and_nothing_is_published(
     media, store, settings, work_dir, name, reason
 ):
-    with pytest.raises(InputError, match=reason) as caught:
-        ingest(media[name], "t1", store, settings=settings)
-    assert "\n" not in str(caught.value)
-    assert store.list() == []
-    assert list(work_dir.iterdir()) == []
+    assert_rejected_cleanly(media[name], reason, store, settings, work_dir)
 
 
 def test_too_long_is_configurable(media, store, work_dir):

@@ -1,16 +1,15 @@
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from encoder import ingest
 from encoder.notify import events_url, notify_published
 from encoder.settings import load_settings
+from tests.support.http_stub import QuietHandler, StubServer
 from tests.support.servers import free_port
 
 
-class Recorder(BaseHTTPRequestHandler):
+class Recorder(QuietHandler):
     status = 202
 
     def do_POST(self):  # noqa: N802 - http.server's naming
@@ -20,27 +19,14 @@ class Recorder(BaseHTTPRequestHandler):
         self.send_header("Content-Length", "0")
         self.end_headers()
 
-    def log_message(self, *args):
-        pass
-
 
 @pytest.fixture
 def delivery():
     """A real HTTP server on 127.0.0.1 standing in for delivery's admin events endpoint."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
-    server.seen = []
-    server.status = 202
-    # A short poll interval: shutdown() returns within 50 ms instead of 500.
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with StubServer(Recorder) as stub:
+        stub.httpd.seen = []
+        stub.httpd.status = 202
+        yield stub.httpd
 
 
 def test_events_url_accepts_base_or_full_url():

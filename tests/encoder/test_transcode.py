@@ -21,6 +21,22 @@ def _outputs(profile, tmp=Path("/w")):
     return [(r, tmp / f"{r.bitrate_kbps}.ogg") for r in profile.rungs]
 
 
+def _assert_six_seconds_in_every_rung(result, seen: list[float]) -> None:
+    """The 6 s stereo test music, transcoded into every rung of "quality" and measured."""
+    sizes = {b: p.stat().st_size for b, p in result.outputs.items()}
+    assert sizes[96] < sizes[160] < sizes[320]
+    for path in result.outputs.values():
+        info = OggVorbis(path).info
+        assert (info.sample_rate, info.channels) == (44100, 2)
+        assert info.length == pytest.approx(6.0, abs=0.02)
+    assert result.decoded_samples == 6 * 44100
+    assert result.timeline_s == pytest.approx(6.0, abs=0.01)
+    assert seen and seen[-1] == pytest.approx(6.0, abs=0.02)
+    assert -30 < result.loudness.integrated_lufs < -5
+    assert result.loudness.true_peak_dbtp < 0
+    assert result.decode_errors == 0
+
+
 def test_one_invocation_with_a_map_per_output_and_no_asplit():
     profile = get_profile("quality")
     argv = build_command("ffmpeg", Path("/in/song.flac"), profile, _outputs(profile))
@@ -53,19 +69,8 @@ def test_transcode_writes_every_rung_and_measures_loudness(media, ffmpeg_exe, tm
         ffmpeg_exe, media["music.wav"], profile, profile.rungs, tmp_path, on_progress=seen.append
     )
     assert sorted(result.outputs) == [96, 160, 320]
-    sizes = {b: p.stat().st_size for b, p in result.outputs.items()}
-    assert sizes[96] < sizes[160] < sizes[320]
-    for path in result.outputs.values():
-        info = OggVorbis(path).info
-        assert (info.sample_rate, info.channels) == (44100, 2)
-        assert info.length == pytest.approx(6.0, abs=0.02)
-    assert result.decoded_samples == 6 * 44100
+    _assert_six_seconds_in_every_rung(result, seen)
     assert result.decoded_duration_s == 6.0
-    assert result.timeline_s == pytest.approx(6.0, abs=0.01)
-    assert seen and seen[-1] == pytest.approx(6.0, abs=0.02)
-    assert -30 < result.loudness.integrated_lufs < -5
-    assert result.loudness.true_peak_dbtp < 0
-    assert result.decode_errors == 0
 
 
 def test_output_is_byte_for_byte_reproducible(media, ffmpeg_exe, tmp_path):
@@ -117,18 +122,7 @@ def test_fanout_writes_every_rung_measures_and_counts(media, ffmpeg_exe, oggenc_
         tmp_path,
         on_progress=seen.append,
     )
-    sizes = {b: p.stat().st_size for b, p in result.outputs.items()}
-    assert sizes[96] < sizes[160] < sizes[320]
-    for path in result.outputs.values():
-        info = OggVorbis(path).info
-        assert (info.sample_rate, info.channels) == (44100, 2)
-        assert info.length == pytest.approx(6.0, abs=0.02)
-    assert result.decoded_samples == 6 * 44100
-    assert result.timeline_s == pytest.approx(6.0, abs=0.01)
-    assert seen and seen[-1] == pytest.approx(6.0, abs=0.02)
-    assert -30 < result.loudness.integrated_lufs < -5
-    assert result.loudness.true_peak_dbtp < 0
-    assert result.decode_errors == 0
+    _assert_six_seconds_in_every_rung(result, seen)
 
 
 def test_fanout_loudness_matches_the_one_pass(media, ffmpeg_exe, oggenc_exe, tmp_path):

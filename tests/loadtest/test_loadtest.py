@@ -13,7 +13,7 @@ from common.signing_keys import ensure_dev_keypair
 from loadtest.run import content_range_size, is_loopback_url, percentile, zipf_weights
 from origin.local import LocalStore
 from tests.edge.conftest import PULL_TOKEN
-from tests.support.servers import VENV_BIN, ServerProcess, on_free_port
+from tests.support.servers import VENV_BIN, serve_edge
 
 EDGE = str(VENV_BIN / "edge")
 
@@ -81,32 +81,23 @@ def test_short_run_against_a_real_edge(tmp_path, keypair, store):
     for k in keys:
         store.put_bytes(k, os.urandom(400_000))
 
-    def start(port: int) -> tuple[ServerProcess, int]:
-        edge = ServerProcess(
-            "edge",
-            [EDGE, "serve", "--port", str(port)],
-            env={
-                "EDGE_UPSTREAM": store.url,
-                "EDGE_PULL_TOKEN": PULL_TOKEN,
-                "EDGE_TOKEN_PUBLIC_KEYS": str(keypair[1]),
-                "EDGE_CACHE_DIR": str(tmp_path / "cache"),
-                "EDGE_ACCESS_LOG": "off",
-                "EDGE_DEV_MODE": "false",
-            },
-        )
-        edge.wait_http(f"http://127.0.0.1:{port}/livez")
-        return edge, port
-
-    edge, port = on_free_port(start)
-    try:
+    edge, base = serve_edge(
+        {
+            "EDGE_UPSTREAM": store.url,
+            "EDGE_PULL_TOKEN": PULL_TOKEN,
+            "EDGE_TOKEN_PUBLIC_KEYS": str(keypair[1]),
+            "EDGE_CACHE_DIR": str(tmp_path / "cache"),
+            "EDGE_ACCESS_LOG": "off",
+            "EDGE_DEV_MODE": "false",
+        }
+    )
+    with edge:
         r = subprocess.run(
-            [EDGE, "loadtest", "--edge", f"http://127.0.0.1:{port}", "--signing-key",
+            [EDGE, "loadtest", "--edge", base, "--signing-key",
              str(keypair[0]), "--store", store.url, "--duration", "20", "--max-requests", "300",
              "--listeners", "8", "--seed", "1", "--json"],
             capture_output=True, text=True, timeout=120,
         )  # fmt: skip
-    finally:
-        edge.stop()
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout)
     assert report["requests"] == 300 and report["errors"] == 0

@@ -11,7 +11,6 @@ import hashlib
 import threading
 import tracemalloc
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
 import pytest
@@ -27,6 +26,7 @@ from origin.s3 import S3Store
 from origin.store import ObjectReader, ObjectStore
 from tests.origin.backends import unreachable_store
 from tests.origin.conftest import S3
+from tests.support.http_stub import QuietHandler, StubServer
 
 V1 = "0123456789abcdef"
 V2 = "fedcba9876543210"
@@ -244,41 +244,23 @@ def test_key_validation_happens_before_any_io(kind, tmp_path):
 # -- unavailable backends -----------------------------------------------------------------
 
 
-class _Failing(BaseHTTPRequestHandler):
+class _Failing(QuietHandler):
     protocol_version = "HTTP/1.1"  # answers "Expect: 100-continue" at once, as S3 does
 
     def _fail(self):
         length = int(self.headers.get("Content-Length") or 0)
         if length:
             self.rfile.read(length)
-        body = b'{"error": {"code": 503, "message": "backend down"}}'
-        self.send_response(503)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+        self.send_body(503, b'{"error": {"code": 503, "message": "backend down"}}')
 
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _fail
-
-    def log_message(self, *args):
-        pass
 
 
 @pytest.fixture
 def failing_endpoint():
     """A real HTTP server answering every request with 503."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Failing)
-    # A short poll interval: shutdown() returns within 50 ms instead of 500.
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with StubServer(_Failing) as server:
+        yield server.url
 
 
 def _remote_store_at(kind: str, endpoint: str):

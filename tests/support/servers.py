@@ -181,6 +181,12 @@ class ServerProcess:
                 self.proc.wait(5)
         self._log.close()
 
+    def __enter__(self) -> ServerProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
 
 def start_moto() -> tuple[ServerProcess, str]:
     def start(port: int) -> tuple[ServerProcess, str]:
@@ -208,6 +214,18 @@ def start_gcs_emulator() -> tuple[ServerProcess, str]:
         return server, url
 
     return on_free_port(start)
+
+
+@contextlib.contextmanager
+def _serving_in(workdir: Path, start: Callable[[int], tuple[ServerProcess, int]]) -> Iterator[int]:
+    """``start(port)`` on a free port (:func:`on_free_port`); yields the port, stops the
+    server after the block and removes its ``workdir``, also when starting it failed."""
+    try:
+        server, port = on_free_port(start)
+        with server:
+            yield port
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def postgres_bin_dir() -> Path:
@@ -288,20 +306,12 @@ def postgres_server() -> Iterator[str]:
         server.wait_until(ready, timeout=60)
         return server, port
 
-    try:
-        server, port = on_free_port(start)
-    except BaseException:
-        shutil.rmtree(datadir, ignore_errors=True)
-        raise
-    try:
+    with _serving_in(datadir, start) as port:
         with psycopg.connect(
             f"postgresql://test@127.0.0.1:{port}/postgres", autocommit=True
         ) as conn:
             conn.execute("CREATE DATABASE test")
         yield f"postgresql://test@127.0.0.1:{port}/test"
-    finally:
-        server.stop()
-        shutil.rmtree(datadir, ignore_errors=True)
 
 
 def redis_server_binary() -> str:
@@ -343,16 +353,8 @@ def redis_server() -> Iterator[str]:
         server.wait_until(ready, timeout=30)
         return server, port
 
-    try:
-        server, port = on_free_port(start)
-    except BaseException:
-        shutil.rmtree(workdir, ignore_errors=True)
-        raise
-    try:
+    with _serving_in(workdir, start) as port:
         yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        server.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 REPO = Path(__file__).resolve().parents[2]
@@ -393,6 +395,24 @@ def serve_delivery(env: dict[str, str], cwd: Path, workers: int = 1) -> tuple[Se
         )
         base = f"http://127.0.0.1:{port}"
         server.wait_http(f"{base}/readyz", timeout=90)
+        return server, base
+
+    return on_free_port(start)
+
+
+def serve_edge(
+    env: dict[str, str], *, workers: int | None = None, cwd: Path | None = None
+) -> tuple[ServerProcess, str]:
+    """``edge serve`` on a free port (with ``--workers`` when given), ``env`` on top of this
+    process's environment; (process, base URL) once ``/livez`` answers."""
+
+    def start(port: int) -> tuple[ServerProcess, str]:
+        argv = [str(VENV_BIN / "edge"), "serve", "--port", str(port)]
+        if workers is not None:
+            argv += ["--workers", str(workers)]
+        server = ServerProcess("edge", argv, env=env, cwd=cwd)
+        base = f"http://127.0.0.1:{port}"
+        server.wait_http(f"{base}/livez")
         return server, base
 
     return on_free_port(start)

@@ -15,6 +15,8 @@ const state = {
   token: sessionStorage.getItem(TOKEN_KEY),
   me: null,
   results: [],
+  forYou: [],
+  radio: [],
   queue: [], // {track, context}
   queueIndex: -1,
   current: null, // {track, context, answer}
@@ -252,7 +254,33 @@ async function enter() {
   $("app").hidden = false;
   say(`Signed in as ${state.me.user_id} (${state.me.tier}). Search for a track to play.`);
   $("search-q").focus();
-  await Promise.all([loadPlaylists(), loadFollowing()]);
+  await Promise.all([loadPlaylists(), loadFollowing(), loadForYou()]);
+}
+
+// -- recommendations -----------------------------------------------------------------
+
+async function loadForYou() {
+  const page = await api("GET", "/v1/me/recommendations", { query: { limit: 10 } });
+  state.forYou = page.items;
+  $("for-you-summary").textContent = !page.items.length
+    ? "Nothing to recommend yet: play a few tracks."
+    : page.source === "popular"
+      ? "Popular tracks (your own picks appear after the next recommendation build)."
+      : "Picked from what you and listeners like you play.";
+  $("for-you").replaceChildren(...state.forYou.map((track, i) => trackRow(track, i, "foryou")));
+}
+
+async function startRadio() {
+  // The radio's first track is the seed, the one playing: queue the rest after it.
+  const seed = state.current.track;
+  const answer = await api("GET", `/v1/tracks/${encodeURIComponent(seed.id)}/radio`, {
+    query: { limit: 25 },
+  });
+  state.radio = answer.tracks;
+  state.queue = state.radio.map((track) => ({ track, context: "radio" }));
+  state.queueIndex = 0;
+  const more = state.radio.length - 1;
+  say(more ? `Radio: ${more} tracks like “${seed.name || seed.id}” queued.` : "No similar tracks yet.");
 }
 
 // -- search ----------------------------------------------------------------------------
@@ -318,7 +346,10 @@ function renderResults() {
 // -- playback ----------------------------------------------------------------------------
 
 function contextTracks(context) {
-  return context === "playlist" ? state.playlistItems.map((i) => i.track) : state.results;
+  if (context === "playlist") return state.playlistItems.map((i) => i.track);
+  if (context === "foryou") return state.forYou;
+  if (context === "radio") return state.radio;
+  return state.results;
 }
 
 async function playFrom(context, index) {
@@ -369,6 +400,7 @@ async function playQueued(resumeAt = 0, { sameListen = false } = {}) {
     if (err.name !== "AbortError") showError(new Error(`the browser refused to play: ${err.message}`));
   });
   loadFriends(track).catch(() => {});
+  $("radio").disabled = false;
 }
 
 function renderNowPlaying() {
@@ -530,7 +562,7 @@ function finishPlay(reason) {
   const context =
     p.context === "playlist" && state.playlist
       ? { type: "playlist", uri: state.playlist.uri }
-      : { type: "search" };
+      : { type: { radio: "radio", foryou: "other" }[p.context] || "search" };
   api("POST", "/v1/me/plays", {
     body: {
       play_id: p.id,
@@ -828,6 +860,7 @@ function wireControls() {
 }
 
 async function main() {
+  $("radio").addEventListener("click", guard(startRadio));
   wireAudio();
   wireControls();
   state.config = await api("GET", "/player/config.json", { auth: false });

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from delivery.db import migrations, open_database
+from delivery.db import migrations
 from delivery.db.migrations import MIGRATIONS
 from delivery.modules.search import SearchService
 from delivery.modules.search_query import parse_query
-from tests.delivery.conftest import BACKENDS, pg_schema_database
+from tests.delivery.conftest import BACKENDS, backend_database
 from tests.delivery.modules.conftest import modules_settings
 
 
@@ -46,13 +46,7 @@ def test_search_gin_indexes_have_no_pending_list(database):
 def at_version_8(request, tmp_path, monkeypatch):
     """A database migrated only up to 8 (search as it was before 9); the test migrates on."""
     monkeypatch.setattr(migrations, "MIGRATIONS", [m for m in MIGRATIONS if m.version <= 8])
-    if request.param == "sqlite":
-        db = open_database(f"sqlite:///{tmp_path}/old.db")
-        db.migrate()
-        yield db
-        db.close()
-        return
-    with pg_schema_database(request.getfixturevalue("pg_server_url")) as db:
+    with backend_database(request, tmp_path / "old.db") as db:
         yield db
 
 
