@@ -210,14 +210,14 @@ CREATE INDEX user_playlists_recent ON user_playlists (user_id, added_at, playlis
 _FTS_OPTIONS = "tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3 4'"
 
 
-def _fts_sqlite(table: str, columns: list[str]) -> str:
+def _fts_sqlite(table: str, columns: list[str], options: str = _FTS_OPTIONS) -> str:
     cols = ", ".join(columns)
     new = ", ".join(f"new.{c}" for c in columns)
     old = ", ".join(f"old.{c}" for c in columns)
     fts = f"{table}_fts"
     return f"""
 CREATE VIRTUAL TABLE {fts} USING fts5({cols}, content = '{table}', content_rowid = 'rid',
-    {_FTS_OPTIONS});
+    {options});
 CREATE TRIGGER {table}_fts_insert AFTER INSERT ON {table} BEGIN
     INSERT INTO {fts} (rowid, {cols}) VALUES (new.rid, {new});
 END;
@@ -599,23 +599,8 @@ def _search_v9_sqlite() -> str:
         out += [f"ALTER TABLE {table} ADD COLUMN {c} TEXT NOT NULL DEFAULT '';" for c in keys]
         out += [f"DROP TRIGGER {table}_fts_{op};" for op in ("insert", "delete", "update")]
         out.append(f"DROP TABLE {fts};")
-        cols = ", ".join(search)
-        new = ", ".join(f"new.{c}" for c in search)
-        old = ", ".join(f"old.{c}" for c in search)
-        out.append(f"""
-CREATE VIRTUAL TABLE {fts} USING fts5({cols}, content = '{table}', content_rowid = 'rid',
-    {_SEARCH_FTS_OPTIONS});
-CREATE TRIGGER {table}_fts_insert AFTER INSERT ON {table} BEGIN
-    INSERT INTO {fts} (rowid, {cols}) VALUES (new.rid, {new});
-END;
-CREATE TRIGGER {table}_fts_delete AFTER DELETE ON {table} BEGIN
-    INSERT INTO {fts} ({fts}, rowid, {cols}) VALUES ('delete', old.rid, {old});
-END;
-CREATE TRIGGER {table}_fts_update AFTER UPDATE OF {cols} ON {table} BEGIN
-    INSERT INTO {fts} ({fts}, rowid, {cols}) VALUES ('delete', old.rid, {old});
-    INSERT INTO {fts} (rowid, {cols}) VALUES (new.rid, {new});
-END;
-INSERT INTO {fts} ({fts}) VALUES ('rebuild');""")
+        out.append(_fts_sqlite(table, search, _SEARCH_FTS_OPTIONS))
+        out.append(f"INSERT INTO {fts} ({fts}) VALUES ('rebuild');")
     out.append("""
 CREATE TABLE search_vocab (
     term TEXT PRIMARY KEY,
