@@ -222,6 +222,15 @@ def check_propagation(stack: Stack, label: str) -> None:
         check_fresh_after(stack, path, token, since, lambda b, v=version: b.get("version") == v)
         delays += stack.wait_every_worker(stack.event_id)
 
+    # 2b. A new version found by `delivery catalog sync` (no HTTP call: its event is written
+    # with the index rows). The window starts when the command has committed and exited.
+    version = publish_full(stack.store, track, "Propagation")
+    done = run_part_cli("delivery", ["catalog", "sync"], cwd=stack.tmp_path, env=stack.env)
+    assert done.returncode == 0, done.stderr
+    since = time.monotonic()
+    check_fresh_after(stack, path, token, since, lambda b: b.get("version") == version)
+    delays += stack.wait_every_worker(stack.last_event_id("track.published"))
+
     # 3. A tier change (no tier claim: the database decides, cached 300 s per worker).
     user = f"tiered-{uuid.uuid4().hex[:6]}"
     tiered = stack.token(user)
