@@ -53,6 +53,9 @@ class PostgresTransaction(AfterCommitCallbacks):
 # finish, short enough that clients and load balancers see an answer, not a hang (the
 # pool's default is 30 s).
 CONNECTION_WAIT_S = 5.0
+# A readiness probe answers within its probe's timeout (Kubernetes: 1 s by default), so
+# it waits less for a connection than a request does.
+PING_WAIT_S = 1.0
 
 
 class PostgresDatabase:
@@ -96,8 +99,11 @@ class PostgresDatabase:
             return apply_pending(tx, lambda m: tx._conn.execute(m.postgresql))
 
     def ping(self) -> None:
-        with self.transaction(write=False) as tx:
-            tx.fetchone("SELECT 1 AS ok")
+        try:
+            with self._pool.connection(timeout=PING_WAIT_S) as conn:
+                conn.execute("SELECT 1").fetchone()
+        except psycopg.OperationalError as exc:  # PoolTimeout is one too
+            raise DatabaseError(f"PostgreSQL: {exc}") from exc
 
     def close(self) -> None:
         self._pool.close()

@@ -76,11 +76,11 @@ def test_the_database_going_away_is_503_and_recovers(tmp_path, postgres_url, own
 
         set_outage(postgres_url, name, down=False)
         wait_for(
-            lambda: httpx.get(f"{base}/readyz").status_code == 200,
+            lambda: httpx.get(f"{base}/readyz", timeout=30).status_code == 200,
             what="readiness once the database is back",
             timeout=30,
         )
-        assert httpx.get(f"{base}/v1/me/playlists", headers=auth).status_code == 200
+        assert httpx.get(f"{base}/v1/me/playlists", headers=auth, timeout=30).status_code == 200
         assert "Traceback" not in server.log()
     finally:
         server.stop()
