@@ -10,13 +10,17 @@ RUN_STAMP  := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 PYTEST_ARGS ?=
 
-# System packages the test-suite drives for real: nginx (secure_link comparison),
+# System packages the stack runs: the encoder's default fan-out arrangement encodes with
+# Debian's oggenc (vorbis-tools), as the Docker image does.
+RUN_APT_PACKAGES := vorbis-tools
+RUN_APT_PROBES   := /usr/bin/oggenc
+# ... and those the test-suite drives for real on top: nginx (secure_link comparison),
 # wrk (benchmarks), PostgreSQL (database backend), Chromium (browser e2e test),
 # Redis (shared rate limits).
-APT_PACKAGES := nginx-light wrk postgresql chromium redis-server vorbis-tools
-APT_PROBES   := /usr/sbin/nginx /usr/bin/wrk /usr/lib/postgresql /usr/bin/chromium /usr/bin/redis-server /usr/bin/oggenc
+APT_PACKAGES := $(RUN_APT_PACKAGES) nginx-light wrk postgresql chromium redis-server
+APT_PROBES   := $(RUN_APT_PROBES) /usr/sbin/nginx /usr/bin/wrk /usr/lib/postgresql /usr/bin/chromium /usr/bin/redis-server
 
-.PHONY: run test test-fast lint deps venv test-venv clean bench help
+.PHONY: run test test-fast lint deps run-deps venv test-venv clean bench help
 
 help:
 	@echo "make run    set up and serve the stack on embedded defaults"
@@ -39,14 +43,22 @@ venv: $(RUN_STAMP)
 
 test-venv: $(TEST_STAMP)
 
-deps:
-	@missing=0; for p in $(APT_PROBES); do test -e $$p || missing=1; done; \
+# Installs the packages $(1) unless every path of $(2) exists (apt-get, with sudo when not root).
+define apt_install
+	@missing=0; for p in $(2); do test -e $$p || missing=1; done; \
 	if [ $$missing = 1 ]; then \
-	  echo "installing system packages: $(APT_PACKAGES)"; \
+	  echo "installing system packages: $(1)"; \
 	  if [ "$$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi; \
 	  $$SUDO apt-get update -q >/dev/null && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $(APT_PACKAGES) >/dev/null; \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $(1) >/dev/null; \
 	fi
+endef
+
+deps:
+	$(call apt_install,$(APT_PACKAGES),$(APT_PROBES))
+
+run-deps:
+	$(call apt_install,$(RUN_APT_PACKAGES),$(RUN_APT_PROBES))
 
 lint: test-venv
 	$(BIN)/ruff check .
@@ -60,7 +72,7 @@ test: test-venv deps lint
 test-fast: test-venv deps lint
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
-run: venv
+run: venv run-deps
 	$(BIN)/python -m scripts.run_stack
 
 bench: test-venv deps

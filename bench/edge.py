@@ -1,15 +1,20 @@
 """Edge vs nginx under the same wrk load, plus a cold-miss run against a slow origin.
 
-    .venv/bin/python bench/edge.py [--duration 10] [--connections 16] [--rounds 2] [--json]
+    .venv/bin/python bench/edge.py [--duration 10] [--connections 16] [--rounds 3]
+                                   [--no-two-workers] [--json]
 
 In one go, on this machine:
 
-1. hot hits: the edge (``edge serve``, ONE uvicorn worker, cache warmed) and nginx
+1. hot hits: the edge (``edge serve``, ONE worker, cache warmed) and nginx
    (``/usr/sbin/nginx``, ONE worker, the same file from disk, ``sendfile on``)
    under the same ``wrk -t1 -cN`` for 64 KiB range hits and full-file hits of a
-   4 MB object. Prints requests/s, bytes/s and edge/nginx ratios against the
-   goals (>= 0.6x requests/s on ranges, >= 0.9x bytes/s on full files). Each
-   case runs ``--rounds`` times, alternating servers; the best round counts.
+   4 MB object; then both again with TWO workers each. Prints requests/s,
+   bytes/s, the one-worker edge/nginx ratios against the goals of issue 13
+   (>= 0.8x requests/s on ranges, >= 1.0x bytes/s on full files) and what a
+   second worker gives each server. Each case runs ``--rounds`` times, every
+   server in turn; the best round of each server counts, and each round's own
+   edge/nginx ratio is printed beside it (their spread is the machine's noise).
+   The exit status does not depend on these figures.
 2. cold miss: 100 concurrent clients ask a cold edge for a 25 MB object served
    by a throttled origin. Expect ONE origin fetch and every client served with
    the exact bytes.
@@ -51,8 +56,8 @@ WRK = "/usr/bin/wrk"
 HOT_KEY = "tracks/bench-hot/0123456789abcdef/320.ogg"
 COLD_KEY = "tracks/bench-cold/fedcba9876543210/320.ogg"
 PULL_TOKEN = "bench-pull-token-" + "x" * 32
-GOAL_RANGE_RPS = 0.6
-GOAL_FULL_BPS = 0.9
+GOAL_RANGE_RPS = 0.8
+GOAL_FULL_BPS = 1.0
 
 WRK_REPORT = """
 done = function(summary, latency, requests)
@@ -67,7 +72,7 @@ end
 """
 
 NGINX_CONF = """
-worker_processes 1;
+worker_processes {workers};
 daemon off;
 master_process on;
 pid {prefix}/nginx.pid;
@@ -266,10 +271,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (10)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (16)")
-    parser.add_argument("--rounds", type=int, default=2, help="runs per case; best counts (2)")
+    parser.add_argument("--rounds", type=int, default=3, help="runs per case; best counts (3)")
     parser.add_argument("--cold-clients", type=int, default=100)
     parser.add_argument("--cold-mb", type=int, default=25)
     parser.add_argument("--origin-mbps", type=float, default=10.0, help="slow origin MB/s (10)")
+    parser.add_argument(
+        "--no-two-workers", dest="two_workers", action="store_false",
+        help="skip the runs with two worker processes of each server",
+    )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print the results as JSON too")
     args = parser.parse_args()
     for exe in (NGINX, WRK):
@@ -293,82 +302,116 @@ def main() -> int:
         script = tmp / "report.lua"
         script.write_text(WRK_REPORT)
 
-        edge_port, nginx_port = free_port(), free_port()
-        edge = Proc(
-            "edge",
-            [str(BIN / "edge"), "serve", "--port", str(edge_port), "--workers", "1"],
-            {
-                "EDGE_UPSTREAM": store.url,
-                "EDGE_PULL_TOKEN": PULL_TOKEN,
-                "EDGE_TOKEN_PUBLIC_KEYS": str(pub),
-                "EDGE_CACHE_DIR": str(tmp / "edge-cache"),
-                "EDGE_ACCESS_LOG": str(tmp / "edge-access.log"),
-            },
-            tmp / "edge.log",
-        )
-        procs.append(edge)
-        (tmp / "nginx").mkdir()
-        (tmp / "nginx" / "tmp").mkdir()
-        conf = tmp / "nginx" / "nginx.conf"
-        conf.write_text(
-            NGINX_CONF.format(prefix=tmp / "nginx", port=nginx_port, root=tmp / "store")
-        )
-        nginx = Proc(
-            "nginx", [NGINX, "-p", str(tmp / "nginx"), "-c", str(conf)], None, tmp / "nginx.out"
-        )
-        procs.append(nginx)
+        # One and two worker processes of each server, all warm, measured in turn.
+        servers: dict[str, tuple[Proc, str]] = {}
+        for workers in (1, 2) if args.two_workers else (1,):
+            suffix = "" if workers == 1 else f"x{workers}"
+            port = free_port()
+            edge = Proc(
+                f"edge{suffix}",
+                [str(BIN / "edge"), "serve", "--port", str(port), "--workers", str(workers)],
+                {
+                    "EDGE_UPSTREAM": store.url,
+                    "EDGE_PULL_TOKEN": PULL_TOKEN,
+                    "EDGE_TOKEN_PUBLIC_KEYS": str(pub),
+                    "EDGE_CACHE_DIR": str(tmp / "edge-cache"),  # shared, as by workers
+                    "EDGE_ACCESS_LOG": str(tmp / f"edge{suffix}-access.log"),
+                },
+                tmp / f"edge{suffix}.log",
+            )
+            procs.append(edge)
+            servers[f"edge{suffix}"] = (edge, f"http://127.0.0.1:{port}")
+            prefix = tmp / f"nginx{suffix}"
+            (prefix / "tmp").mkdir(parents=True)
+            port = free_port()
+            conf = prefix / "nginx.conf"
+            conf.write_text(
+                NGINX_CONF.format(prefix=prefix, port=port, root=tmp / "store", workers=workers)
+            )
+            nginx = Proc(
+                f"nginx{suffix}", [NGINX, "-p", str(prefix), "-c", str(conf)], None,
+                tmp / f"nginx{suffix}.out",
+            )  # fmt: skip
+            procs.append(nginx)
+            servers[f"nginx{suffix}"] = (nginx, f"http://127.0.0.1:{port}")
 
         token = sign_stream_token("/" + HOT_KEY, key=signing_key, ttl_s=3600, sub="bench")
-        urls = {
-            "edge": f"http://127.0.0.1:{edge_port}/{HOT_KEY}?token={token}",
-            "nginx": f"http://127.0.0.1:{nginx_port}/{HOT_KEY}?token={token}",
-        }
-        edge.wait_http(f"http://127.0.0.1:{edge_port}/livez")
-        nginx.wait_http(urls["nginx"])
-        for name, url in urls.items():  # warm both (the edge's cache, nginx's page cache)
-            r = httpx.get(url, timeout=30)
-            if r.status_code != 200 or len(r.content) != 4 * 1024 * 1024:
-                raise RuntimeError(f"{name} warm-up failed: {r.status_code}")
+        urls = {name: f"{base}/{HOT_KEY}?token={token}" for name, (_, base) in servers.items()}
+        for name, (proc, base) in servers.items():
+            proc.wait_http(f"{base}/livez" if name.startswith("edge") else urls[name])
+        for name, url in urls.items():  # warm all (the edges' caches, nginx's page cache)
+            for _ in range(4):  # several connections: reach every worker's memory tier
+                r = httpx.get(url, timeout=30, headers={"connection": "close"})
+                if r.status_code != 200 or len(r.content) != 4 * 1024 * 1024:
+                    raise RuntimeError(f"{name} warm-up failed: {r.status_code}")
         r = httpx.get(urls["edge"], headers={"range": "bytes=0-65535"})
         if r.status_code != 206 or r.headers.get("x-cache") != "HIT":
             raise RuntimeError(f"edge is not serving warm range hits: {r.status_code}")
 
         cases = {"range64k": "bytes=0-65535", "full4m": None}
         results: dict[str, dict[str, dict]] = {c: {} for c in cases}
+        # Edge/nginx ratio of each round (the two measured back to back): the spread shows
+        # how much the machine's other load moved the figures.
+        pairs: dict[str, list[float]] = {c: [] for c in cases}
         for case, rng in cases.items():
+            metric = "rps" if case == "range64k" else "bps"
             for _ in range(args.rounds):
-                for name in ("nginx", "edge"):
+                this_round = {}
+                for name in urls:
                     r = wrk(
                         urls[name], duration=args.duration, connections=args.connections,
                         script=script, range_header=rng,
                     )  # fmt: skip
+                    this_round[name] = r
                     best = results[case].get(name)
                     if best is None or r["rps"] > best["rps"]:
                         results[case][name] = r
+                pairs[case].append(this_round["edge"][metric] / this_round["nginx"][metric])
 
-        print(f"\nhot hits: wrk -t1 -c{args.connections} -d{args.duration}s, best of {args.rounds}")
+        print(
+            f"\nhot hits: wrk -t1 -c{args.connections} -d{args.duration}s, best of "
+            f"{args.rounds}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+        )
         columns = ("req/s", "MB/s", "p50 ms", "p99 ms", "errors")
-        print(f"{'case':<10} {'server':<6} " + " ".join(f"{c:>10}" for c in columns))
+        print(f"{'case':<10} {'server':<8} " + " ".join(f"{c:>10}" for c in columns))
         for case in cases:
-            for name in ("nginx", "edge"):
+            for name in urls:
                 r = results[case][name]
                 print(
-                    f"{case:<10} {name:<6} {r['rps']:>10.0f} {r['bps'] / 1e6:>10.1f} "
+                    f"{case:<10} {name:<8} {r['rps']:>10.0f} {r['bps'] / 1e6:>10.1f} "
                     f"{r['p50_us'] / 1000:>10.2f} {r['p99_us'] / 1000:>10.2f} "
                     f"{r['errors'] + r['status_errors']:>10}"
                 )
         range_ratio = results["range64k"]["edge"]["rps"] / results["range64k"]["nginx"]["rps"]
         full_ratio = results["full4m"]["edge"]["bps"] / results["full4m"]["nginx"]["bps"]
+        goals_met = range_ratio >= GOAL_RANGE_RPS and full_ratio >= GOAL_FULL_BPS
         print(
             f"\nratio edge/nginx  64 KiB ranges req/s: {range_ratio:.2f}x "
             f"(goal >= {GOAL_RANGE_RPS}x) {'OK' if range_ratio >= GOAL_RANGE_RPS else 'BELOW GOAL'}"
+            f"   per round: {' '.join(f'{x:.2f}' for x in pairs['range64k'])}"
         )
         print(
             f"ratio edge/nginx  4 MB full-file bytes/s: {full_ratio:.2f}x "
             f"(goal >= {GOAL_FULL_BPS}x) {'OK' if full_ratio >= GOAL_FULL_BPS else 'BELOW GOAL'}"
+            f"   per round: {' '.join(f'{x:.2f}' for x in pairs['full4m'])}"
         )
-        edge.stop()
-        nginx.stop()
+        two = {}
+        if args.two_workers:
+            for case, metric in (("range64k", "rps"), ("full4m", "bps")):
+                res = results[case]
+                two[case] = {
+                    "edge_2_vs_1": res["edgex2"][metric] / res["edge"][metric],
+                    "nginx_2_vs_1": res["nginxx2"][metric] / res["nginx"][metric],
+                    "edge_vs_nginx_2_workers": res["edgex2"][metric] / res["nginxx2"][metric],
+                }
+                t = two[case]
+                print(
+                    f"2 workers vs 1, {case} {'req/s' if metric == 'rps' else 'bytes/s'}: "
+                    f"edge {t['edge_2_vs_1']:.2f}x, nginx {t['nginx_2_vs_1']:.2f}x; "
+                    f"edge/nginx with 2 workers each {t['edge_vs_nginx_2_workers']:.2f}x"
+                )
+        for proc, _ in servers.values():
+            proc.stop()
 
         cold = asyncio.run(
             cold_miss(
@@ -398,11 +441,17 @@ def main() -> int:
                         "hot": results,
                         "ratio_range_rps": range_ratio,
                         "ratio_full_bps": full_ratio,
+                        "ratios_per_round": pairs,
+                        "goals_met": goals_met,
+                        "two_workers": two,
+                        "load_average": os.getloadavg(),
                         "cold_miss": cold,
                     },
                     indent=2,
                 )
             )
+        # Exit status: correctness (the cold miss), not speed, which the machine's other
+        # load can move; the goals' verdict is printed above and in the JSON.
         return 0 if cold_ok else 1
     finally:
         for p in procs:

@@ -1,24 +1,27 @@
 """Benchmark: `encoder ingest` against the bare one-pass ffmpeg command, same binary.
 
-    .venv/bin/python bench/encoder.py [--runs 3] [--seconds 180] [--batch 20]
+    .venv/bin/python bench/encoder.py [--runs 5] [--seconds 180] [--batch 20]
                                       [--batch-seconds 60] [--jobs 1,2] [--explore]
 
 Generates a 3-minute 44.1 kHz stereo FLAC (music-like: chords, tremolo, a
 little noise), then times, interleaved and ``--runs`` times each (medians
-printed):
+printed; the ratio to the bare command is also taken run by run, each ingest
+against the bare command timed just before it, so load that comes and goes
+moves both):
 
 * ``bare``:   ffmpeg -i SRC, three ``-map 0:a:0 ... -c:a libvorbis -q:a 2|5|9``
               outputs: the same three renditions, nothing else;
 * ``argv``:   the exact command the encoder runs (adds the inline ebur128 meter
               and -progress), still bare ffmpeg;
 * ``ingest``: ``python -m encoder.cli ingest`` as a subprocess into a fresh
-              file:// store (hash, probe, encode, tag, verify, publish) with
-              ``ENCODER_ARRANGEMENT=fanout`` (one decode, one oggenc per rung);
+              file:// store (hash, probe, encode, tag, verify, publish) with the
+              default arrangement, ``fanout`` (one decode, one oggenc per rung);
 * ``onepass``: the same ingest with ``ENCODER_ARRANGEMENT=onepass`` (the argv above);
 * ``again``:  the same ingest once more ("already published").
 
 and prints ingest/bare (goal <= 0.60), the real-time factor, and CPU seconds
-(user+sys) of each, since on a shared 2-core machine CPU is the steadier number.
+(user+sys of the child processes) of each, since on a shared 2-core machine CPU
+is the steadier number; the load average is printed before and after.
 Then ``encoder batch`` of ``--batch`` distinct ``--batch-seconds`` tracks, once per
 ``--jobs`` value: tracks/min and CPU seconds per track (``--batch 0`` skips it).
 
@@ -95,7 +98,7 @@ def _difference(a: Path, b: Path) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=180.0)
     parser.add_argument("--batch", type=int, default=20, help="tracks in the batch run")
     parser.add_argument("--batch-seconds", type=float, default=60.0)
@@ -127,10 +130,9 @@ def main() -> None:
             exe, src, profile, [(r, tmp / "argv" / f"{r.bitrate_kbps}.ogg") for r in profile.rungs]
         )
         env = {
-            **os.environ,
+            **{k: v for k, v in os.environ.items() if k != "ENCODER_ARRANGEMENT"},
             "PYTHONPATH": str(ROOT),
             "ENCODER_WORK_DIR": str(tmp / "work"),
-            "ENCODER_ARRANGEMENT": "fanout",
         }
         results: dict[str, list[tuple[float, float]]] = {
             "bare": [],
@@ -140,6 +142,7 @@ def main() -> None:
             "again": [],
         }
         summary = None
+        per_run: list[float] = []  # ingest / bare of the same run
         for run in range(args.runs):
             (tmp / "bare").mkdir(exist_ok=True)
             wall, cpu, _ = timed(bare_argv(exe, src, tmp / "bare"))
@@ -159,6 +162,7 @@ def main() -> None:
             ingest += ["--store", store, "--quiet"]
             wall, cpu, done = timed(ingest, env=env, text=True)
             results["ingest"].append((wall, cpu))
+            per_run.append(wall / results["bare"][-1][0])
             summary = json.loads(done.stdout)
             wall, cpu, done = timed(ingest, env=env, text=True)
             assert json.loads(done.stdout)["status"] == "already_published"
@@ -177,7 +181,7 @@ def main() -> None:
         labels = {
             "bare": "bare ffmpeg, 3 outputs",
             "argv": "encoder's argv (+ebur128)",
-            "ingest": "encoder ingest (fanout)",
+            "ingest": "encoder ingest (default)",
             "onepass": "encoder ingest (onepass)",
             "again": "ingest, already published",
         }
@@ -189,10 +193,13 @@ def main() -> None:
         ratio = med["ingest"][0] / med["bare"][0]
         print(
             f"\ningest / bare ffmpeg (wall):  {ratio:.3f}   (goal <= 0.60; min/min: "
-            f"{best['ingest'][0] / best['bare'][0]:.3f})"
+            f"{best['ingest'][0] / best['bare'][0]:.3f}; run by run: "
+            f"median {statistics.median(per_run):.3f}, "
+            f"{' '.join(f'{r:.2f}' for r in per_run)})"
         )
         print(f"onepass ingest / bare (wall): {med['onepass'][0] / med['bare'][0]:.3f}")
         print(f"ingest / bare ffmpeg (cpu):  {med['ingest'][1] / med['bare'][1]:.3f}")
+        print(f"CPU s per track (ingest):    {med['ingest'][1]:.2f} for {args.seconds:.0f} s")
         own = med["onepass"][0] / med["argv"][0]
         print(
             f"onepass ingest / its argv:   {own:.3f}   (the Python side: hash, probe, tag, publish)"
@@ -201,6 +208,7 @@ def main() -> None:
         print(f"real-time factor (ingest):   {args.seconds / med['ingest'][0]:.1f}x")
         print(f"real-time factor (bare):     {args.seconds / med['bare'][0]:.1f}x")
         if summary:
+            print(f"profile: {summary['profile']}")
             sizes = ", ".join(
                 f"{r['bitrate_kbps']}: {r['avg_bitrate_kbps']} kbps" for r in summary["renditions"]
             )

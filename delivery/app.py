@@ -37,7 +37,14 @@ from delivery.errors import error_response, install_error_handlers
 from delivery.events import TIER_CHANGED, TRACK_PUBLISHED, TRACK_REMOVED
 from delivery.keys import jwks_router
 from delivery.metrics import DeliveryMetrics, MetricsMiddleware
-from delivery.modules import api_admin, api_playlists, api_recommend, api_search, api_social
+from delivery.modules import (
+    api_admin,
+    api_library,
+    api_playlists,
+    api_recommend,
+    api_search,
+    api_social,
+)
 from delivery.modules.container import build_modules
 from delivery.outbox import OutboxEventBus
 from delivery.ratelimit import open_rate_limiter
@@ -52,6 +59,8 @@ from delivery.settings import (
 )
 from delivery.signing import build_signer
 from delivery.streams import StreamIssuer
+from delivery.subsonic import routes as subsonic_routes
+from delivery.subsonic.container import build_subsonic
 from delivery.tiers import TierResolver, TierStore
 from origin.errors import StoreError
 from origin.store import ObjectStore, open_store
@@ -175,6 +184,7 @@ def build_services(
         ttl_max_s=settings.url_ttl_max_s,
         bind_client_ip=settings.bind_client_ip,
         metrics=metrics,
+        reuse_s=settings.effective_url_reuse_s,
     )
     events = OutboxEventBus(
         db,
@@ -201,6 +211,7 @@ def build_services(
         edge_health=edge_health,
         modules=build_modules(settings, db, store, events, metrics.registry),
         admin_tokens=tuple(credentials.admin_tokens(settings, create=settings.dev_mode)),
+        subsonic=build_subsonic(settings, db),
     )
 
 
@@ -279,6 +290,10 @@ def create_app(
         description="Authenticates listeners, picks the bitrate their subscription allows "
         "and answers with short-lived signed URLs.",
         lifespan=lifespan,
+        # FastAPI's own OpenTelemetry asks on every request whether a provider is set up
+        # (a few environment lookups: ~3 % of a stream answer). This service reports
+        # through Prometheus (/metrics) and sets up none.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.services = services  # the one thing on app.state (delivery.services)
     install_error_handlers(app)
@@ -291,7 +306,9 @@ def create_app(
     app.include_router(api.router)
     app.include_router(jwks_router(settings))  # /.well-known/jwks.json: keys for edges
     app.include_router(player.router)  # the web player at /player (delivery.player)
-    for module in (api_playlists, api_search, api_social, api_recommend, api_admin):
+    app.include_router(subsonic_routes.router)  # /rest/: Subsonic apps (delivery.subsonic)
+    modules = (api_playlists, api_search, api_social, api_recommend, api_library, api_admin)
+    for module in modules:
         app.include_router(module.router)
     if settings.cors_origins:
         app.add_middleware(

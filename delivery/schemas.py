@@ -17,9 +17,20 @@ class Loudness(BaseModel):
 
 
 class SignedRendition(BaseModel):
-    bitrate_kbps: int = Field(examples=[160])
+    bitrate_kbps: int = Field(examples=[160], description="The nominal rung")
     url: str
     bytes: int
+    avg_bitrate_kbps: float = Field(
+        0.0, description="The real average: bytes over duration (a 320 rung may average 213)"
+    )
+
+
+class StreamSource(BaseModel):
+    codec: str | None = None
+    lossless: bool = False
+    bitrate_kbps: float | None = Field(
+        None, description="A lossy source's bitrate (no rendition holds more); lossless: null"
+    )
 
 
 class StreamAnswer(BaseModel):
@@ -35,6 +46,7 @@ class StreamAnswer(BaseModel):
     expires_at: str = Field(description="RFC 3339 UTC; every URL in the answer expires then")
     duration_s: float
     loudness: Loudness
+    source: StreamSource = Field(default_factory=StreamSource)
     renditions: list[SignedRendition] = Field(
         description="Every rendition the caller is entitled to, each signed"
     )

@@ -41,6 +41,7 @@ from delivery.resolver import TrackResolver
 from delivery.settings import DeliverySettings
 from delivery.signing.port import UrlSigner
 from delivery.streams import StreamIssuer
+from delivery.subsonic.container import Subsonic
 from delivery.tiers import TierStore
 from origin.store import ObjectStore
 
@@ -65,6 +66,7 @@ class Services:
     edge_health: EdgeHealth
     modules: Modules  # playlists, search, social, plays and their cache and track index
     admin_tokens: tuple[str, ...]
+    subsonic: Subsonic  # the Subsonic API's app passwords, catalogue reads and stars
 
 
 async def services(request: Request) -> Services:

@@ -184,10 +184,10 @@ class DeliverySettings(BaseSettings):
         json_schema_extra={"shown_default": '`{"low":96,"normal":160,"high":320}`'},
     )
     tier_cache_ttl_s: float = Field(
-        10,
+        300,
         ge=0,
         description="how long a worker trusts a cached tier (a change reaches every worker at "
-        "once through a `tier.changed` event; this is the fallback)",
+        "once through a `tier.changed` event; this is the fallback, should an event be lost)",
     )
     admin_tokens: CommaList = Field(
         [],
@@ -261,6 +261,13 @@ class DeliverySettings(BaseSettings):
         ge=10,
         le=MAX_URL_TTL_S,
         description="... never beyond this (24 h at most)",
+    )
+    url_reuse_s: int = Field(
+        60,
+        ge=0,
+        description="a user asking again for the same track within this many seconds gets the "
+        "same signed URLs (no new signature), so every URL handed out still has more than its "
+        "lifetime minus this left; capped at half of `DELIVERY_URL_TTL_S`; `0`: sign every answer",
     )
     bind_client_ip: bool = Field(
         False, description="bind URLs to the caller's address (the `ip` claim)"
@@ -465,6 +472,24 @@ class DeliverySettings(BaseSettings):
         description="events older than this (7 days) that every consumer has passed are deleted",
     )
 
+    # -- Subsonic / OpenSubsonic API (delivery.subsonic) --------------------------------------
+    subsonic_key_file: Path | None = Field(
+        None,
+        description="AES-256-GCM key sealing Subsonic app passwords in the database (default "
+        "`DELIVERY_DATA_DIR/keys/subsonic-app-passwords.key`, generated at first use, mode "
+        "0600); every host sharing a database needs the same file",
+    )
+    subsonic_login_failures_per_hour: float = Field(
+        30,
+        ge=0,
+        le=360_000,
+        description="failed Subsonic logins allowed per client address and user name, after "
+        "the burst (`0` disables); while spent, even a right password is refused (error 40)",
+    )
+    subsonic_login_failures_burst: int = Field(
+        10, ge=1, le=10_000, description="failed Subsonic logins a rested address may make at once"
+    )
+
     # -- field checks -------------------------------------------------------------
 
     @field_validator("cors_origins", "jwt_hs256_secrets", "jwt_algorithms", "admin_tokens",
@@ -637,6 +662,17 @@ class DeliverySettings(BaseSettings):
         if self.signing_key_file is not None:
             return self.signing_key_file
         return self.keys_dir / "stream-signing.pem"
+
+    @property
+    def effective_url_reuse_s(self) -> int:
+        """``url_reuse_s``, at most half the base URL lifetime (so a short one still works)."""
+        return min(self.url_reuse_s, self.url_ttl_s // 2)
+
+    @property
+    def effective_subsonic_key_file(self) -> Path:
+        if self.subsonic_key_file is not None:
+            return self.subsonic_key_file
+        return self.keys_dir / "subsonic-app-passwords.key"
 
     @property
     def effective_jwt_secret_file(self) -> Path | None:

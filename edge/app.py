@@ -16,7 +16,10 @@ the memory tier was validated when it was inserted), token, then memory tier,
 disk tier, and finally the shared fill (:mod:`edge.fill`).
 
 A memory hit allocates one header list and one memoryview slice; the body is
-never copied. Responses carry ``X-Cache: HIT | MISS | COALESCED``.
+never copied. Under ``edge serve`` most of them do not even get here:
+:meth:`EdgeApp.hot_hit` answers a plain hit with a remembered token below ASGI
+(:mod:`edge.server`) and leaves everything else to this app. Responses carry
+``X-Cache: HIT | MISS | COALESCED``.
 """
 
 from __future__ import annotations
@@ -33,8 +36,8 @@ from urllib.parse import unquote_plus
 import httpx
 
 from common.bearer import bearer_token, matches_any
-from common.http_plan import CONDITIONAL_HEADERS, NO_CONDITIONS, read_conditionals
-from common.logs import configure_logging
+from common.http_plan import CONDITIONAL_HEADERS, NO_CONDITIONS, plan_response, read_conditionals
+from common.logs import REQUEST_ID_HEADER_BYTES, accept_request_id, configure_logging
 from common.metrics import process_stopping
 from common.request_wrapper import Request, RequestWrapper, sequential_ids
 from edge import jwks
@@ -43,9 +46,16 @@ from edge.cache.disk import DiskCache
 from edge.cache.memory import MemoryCache
 from edge.errors import ResponseAborted
 from edge.fill import ClientGone, FillRegistry
-from edge.http import CORS_ORIGIN, cache_control, public_cache_control, send_error, send_simple
+from edge.http import (
+    CORS_ORIGIN,
+    cache_control,
+    header_lines,
+    public_cache_control,
+    send_error,
+    send_simple,
+)
 from edge.metrics import EdgeCollector, EdgeStats, render
-from edge.respond import ObjectRequest, Outcome, Responder
+from edge.respond import HIT, ObjectRequest, Outcome, Responder, shield_headers
 from edge.settings import EdgeSettings, load_settings
 from edge.token import TokenError, TokenUnknownKid, TokenVerifier
 from edge.upstream import HttpUpstream, StoreUpstream, Upstream, http_client
@@ -54,6 +64,7 @@ from origin.keys import parse_key
 from origin.store import open_store
 
 log = logging.getLogger("edge.app")
+perf_counter = time.perf_counter
 
 TRACKS_PREFIX = "/tracks/"
 TOUCH_INTERVAL_S = 60.0
@@ -113,11 +124,20 @@ def read_headers(headers) -> tuple:
         elif name == b"authorization":
             auth = value
         elif name in _CONDITIONAL_NAMES:
-            if found is None:
-                found = {}
-            key, text = name.decode(), value.decode("latin-1")
-            found[key] = f"{found[key]}, {text}" if key in found else text
+            found = _conditional(found, name, value)
     return range_h, NO_CONDITIONS if found is None else read_conditionals(found), auth
+
+
+def _conditional(found: dict | None, name: bytes, value: bytes) -> dict:
+    if found is None:
+        found = {}
+    key, text = name.decode(), value.decode("latin-1")
+    found[key] = f"{found[key]}, {text}" if key in found else text
+    return found
+
+
+# Requests the hot path leaves to the ASGI app: a body, or an expectation to answer.
+_NOT_HOT = frozenset((b"content-length", b"transfer-encoding", b"expect"))
 
 
 def build_upstream(
@@ -213,6 +233,10 @@ class EdgeApp:
             new_id=sequential_ids(),
         )
         self._upstream_up = True  # as last seen by /readyz or /metrics
+        # Behind a trusted proxy the client address comes from X-Forwarded-For, which
+        # uvicorn's middleware resolves: such requests take the ASGI path.
+        forwarded = (b"x-forwarded-for",) if settings.forwarded_allow_ips.strip() else ()
+        self._not_hot = _NOT_HOT.union(forwarded)
         self._started = False
 
     # -- lifecycle -------------------------------------------------------------------
@@ -380,6 +404,89 @@ class EdgeApp:
             logged.fields = (now, range_h, out, ip, path_checked)
             self.requests.end(logged)
 
+    def hot_hit(self, method: bytes, path: str, query: bytes, headers, ip: str | None):
+        """A plain memory-tier hit answered below ASGI (:mod:`edge.server`), or None.
+
+        Returns ``(status, header lines, body)`` — the body a ``bytes`` or ``memoryview``
+        of the cached object, None for HEAD — once the request was counted and logged as
+        :meth:`_object` does. None means "not a plain hit": the caller hands the request
+        to the ASGI app, which answers it (also every refusal: a token not remembered or
+        refused, a pull token not accepted, 304/412/416, a miss), so each rule of an
+        answer lives in one place. Nothing is counted or logged then.
+        """
+        started = perf_counter()
+        entry = self.memory.get(path[1:])  # in the memory tier: validated on its way in
+        if entry is None:
+            return None
+        range_h = auth = found = rid = None
+        not_hot = self._not_hot
+        for name, value in headers:
+            if name == b"range":
+                range_h = value.decode("latin-1")
+            elif name == b"authorization":
+                auth = value
+            elif name == REQUEST_ID_HEADER_BYTES:
+                rid = value
+            elif name in _CONDITIONAL_NAMES:
+                found = _conditional(found, name, value)
+            elif name in not_hot:
+                return None
+        now = time.time()
+        token = query_token(query)
+        shield = token is None and auth is not None
+        if shield:
+            if not self._pull_token_ok(auth):
+                return None
+            cc = self.pull_cache_control
+        else:
+            try:
+                # Only a token verified before (no JSON, no signature), still checked for
+                # expiry, path and address; anything else goes to verify() in _object.
+                claims = self.verifier.remembered(token, path, ip, now)
+            except TokenError:
+                return None
+            if claims is None:
+                return None
+            cc = cache_control(claims.exp - int(now))
+        verb = "GET" if method == b"GET" else "HEAD"
+        conditionals = NO_CONDITIONS if found is None else read_conditionals(found)
+        plan = plan_response(entry.rep, verb, range_h, conditionals)
+        status = plan.status
+        if status > 206:
+            return None
+        lines = entry.head_lines(plan)
+        if lines is None:
+            return None
+        lines += b"%s: %s\r\n%s: %s\r\n" % (*cc, *HIT)
+        if shield and entry.meta.sha256:
+            try:
+                lines += header_lines(shield_headers(entry.meta))
+            except ValueError:  # not sendable: the ASGI path answers as uvicorn does
+                return None
+        span = plan.span
+        if span is None:
+            body = None
+        else:
+            body = entry.data if status == 200 else entry.view[span[0] : span[1] + 1]
+        # What _object (its request wrapper's _count and _access_line) and
+        # Responder.from_memory record for the same answer, inline: nothing logs during a
+        # hot answer, so no request id is bound to the context.
+        nbytes = 0 if body is None else len(body)
+        stats = self.stats
+        stats.hits_memory += 1
+        stats.responses[status] = stats.responses.get(status, 0) + 1
+        stats.bytes_sent += nbytes
+        if now - entry.last_touch > TOUCH_INTERVAL_S:
+            entry.last_touch = now
+            self.disk.touch(entry.meta.key)
+        access_log = self.access_log
+        if access_log.enabled:
+            access_log.record_hit(
+                now, verb, path, status, range_h, nbytes, ip, (perf_counter() - started) * 1000.0,
+                accept_request_id(rid) if rid else self.requests.new_id(),
+            )  # fmt: skip
+        return status, lines, body
+
     def _authorise(self, token, auth, shield, path, ip, now) -> tuple[bytes, bytes]:
         """The response's Cache-Control header; raises :class:`TokenError` to refuse (403)."""
         if shield:
@@ -464,5 +571,12 @@ def create_app_from_env() -> EdgeApp:
     settings = load_settings()
     if not logging.getLogger().handlers:
         configure_logging("edge", settings.log_level)
+    # The edge writes its own access log, never with the token. configure_logging() routes
+    # uvicorn's loggers through the JSON handler, and a worker process (--workers 2 and
+    # more) calls it after uvicorn switched its access log off: switch it off again, or
+    # every request would also be logged there, query string (the token) included.
+    uvicorn_access = logging.getLogger("uvicorn.access")
+    uvicorn_access.handlers[:] = []
+    uvicorn_access.propagate = False
     logging.getLogger("uvicorn.error").addFilter(_DropAborts())
     return create_app(settings)

@@ -29,7 +29,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from common.metrics import multiprocess_metrics
-    from common.serving import GET_ONLY_MAX_BODY_BYTES, ConnectionLimits, uvicorn_options
+    from edge.server import serve_options
     from edge.settings import load_settings
 
     given = {field: getattr(args, field) for field in SERVE_OPTIONS}
@@ -55,10 +55,6 @@ def _serve(args: argparse.Namespace) -> int:
         finally:
             probe.keyset.close()
     configure_logging("edge", settings.log_level)
-    trusted = settings.forwarded_allow_ips.strip()
-    # Header size and time, idle and connection bounds (common.serving); the protocol
-    # pickles into every worker.
-    bounds = ConnectionLimits.from_settings("edge", settings, GET_ONLY_MAX_BODY_BYTES)
     # One scrape of /metrics reports every worker (common.metrics).
     with multiprocess_metrics("edge", settings.workers):
         uvicorn.run(
@@ -67,16 +63,10 @@ def _serve(args: argparse.Namespace) -> int:
             host=settings.host,
             port=settings.port,
             workers=settings.workers,
-            loop="uvloop",
-            **uvicorn_options(bounds),  # httptools, bounded
             lifespan="on",
-            access_log=False,  # the edge writes its own JSON access log
-            server_header=False,
-            proxy_headers=bool(trusted),
-            forwarded_allow_ips=trusted or None,
-            log_level=settings.log_level,
-            timeout_graceful_shutdown=5,
-            log_config=None,  # keep the JSON handler installed by configure_logging
+            # Header size and time, idle and connection bounds (common.serving), memory hits
+            # answered below ASGI (edge.server), uvloop, no access log of uvicorn's.
+            **serve_options(settings),
         )
     return 0
 

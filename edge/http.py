@@ -10,6 +10,8 @@ an object are built once per cached object.
 
 from __future__ import annotations
 
+from uvicorn.protocols.http.httptools_impl import HEADER_RE, HEADER_VALUE_RE
+
 from common.errors import error_body
 from common.http_plan import Representation
 from edge.cache.entry import ObjectMeta
@@ -32,6 +34,15 @@ def base_headers(meta: ObjectMeta) -> Headers:
     """The edge's own headers of every 200/206 for this object (built once per object);
     the validators, lengths and ranges come with the plan."""
     return [(b"content-type", meta.content_type.encode("latin-1")), CORS_ORIGIN, CORS_EXPOSE]
+
+
+def header_lines(headers) -> bytes:
+    """ASGI header pairs as CRLF-terminated ``name: value`` lines, as uvicorn writes them;
+    ValueError for a name or value uvicorn would refuse (an upstream's CR/LF in an ETag, say)."""
+    for name, value in headers:
+        if HEADER_RE.search(name) or HEADER_VALUE_RE.search(value):
+            raise ValueError(f"invalid header {name[:40]!r}")
+    return b"".join(b"%s: %s\r\n" % (name.lower(), value) for name, value in headers)
 
 
 def cache_control(max_age: int) -> tuple[bytes, bytes]:

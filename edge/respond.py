@@ -3,9 +3,10 @@
 Each answer fills in a :class:`Outcome` as it goes (status, cache result,
 bytes sent), so the access log and metrics are right even when a body is cut
 short. Status, validators, lengths and range come from
-:func:`common.http_plan.plan_response`, as at the origin. A memory hit is the hot
-path: one plan looked up on the cached object, one header list, one
-``memoryview`` slice, two ``send`` calls.
+:func:`common.http_plan.plan_response`, as at the origin. A memory hit costs one
+plan looked up on the cached object, one header list, one ``memoryview`` slice,
+two ``send`` calls (and under ``edge serve`` a plain one is answered below ASGI
+with the same plan and headers, see :mod:`edge.server`).
 """
 
 from __future__ import annotations
@@ -77,10 +78,10 @@ def pread_body(fd: int, size: int) -> bytes:
     return data
 
 
-def _shield_headers(meta: ObjectMeta, headers: Headers) -> None:
-    # A child edge verifies what it caches, as we do: give it the whole object's sha256.
-    if meta.sha256:
-        headers.append((b"x-checksum-sha256", meta.sha256.encode()))
+def shield_headers(meta: ObjectMeta) -> Headers:
+    """What a shield's child edge gets besides: it verifies what it caches, as we do, so
+    it is given the whole object's sha256."""
+    return [(b"x-checksum-sha256", meta.sha256.encode())] if meta.sha256 else []
 
 
 class Responder:
@@ -109,7 +110,7 @@ class Responder:
             return await self._bodyless(send, req, plan, HIT, entry.meta.size, out)
         headers = [*entry.headers, *plan.headers, req.cache_control, HIT]
         if req.shield:
-            _shield_headers(entry.meta, headers)
+            headers += shield_headers(entry.meta)
         out.status = status
         await send({"type": "http.response.start", "status": status, "headers": headers})
         span = plan.span
@@ -212,7 +213,7 @@ class Responder:
         headers = base_headers(meta)
         headers += (*plan.headers, req.cache_control, xcache)
         if req.shield:
-            _shield_headers(meta, headers)
+            headers += shield_headers(meta)
         out.status = plan.status
         await send({"type": "http.response.start", "status": plan.status, "headers": headers})
         if plan.span is None:  # HEAD

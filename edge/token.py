@@ -200,13 +200,22 @@ class TokenVerifier:
                     self._memo.clear()
                 until = min(claims.exp + self._leeway, current + self._memo_ttl)
                 self._memo[token] = (claims, until)
-        # Neither the path nor the address is a secret (the signature, checked by PyJWT,
-        # is), so plain comparisons are fine here.
-        if claims.path != path:
-            raise TokenPathMismatch("token was issued for another path")
-        if claims.ip is not None and claims.ip != client_ip:
-            raise TokenIpMismatch("token is bound to another client address")
-        return claims
+        return _bound(claims, path, client_ip)
+
+    def remembered(
+        self, token: str | None, path: str, client_ip: str | None, now: float
+    ) -> StreamClaims | None:
+        """The claims of a token :meth:`verify` accepted recently, checked against this
+        request; None when it is not remembered (then :meth:`verify` must decide).
+
+        No JSON or signature work, for the edge's hot path; the memo entry's own deadline
+        (never past ``exp`` + leeway) is the expiry check, and the path and address are
+        compared as in :meth:`verify` (raising the same errors).
+        """
+        memo = self._memo.get(token) if token else None
+        if memo is None or now >= memo[1]:
+            return None
+        return _bound(memo[0], path, client_ip)
 
     def _decode(self, token: str, now: float) -> StreamClaims:
         try:
@@ -262,3 +271,14 @@ class TokenVerifier:
                 f"token lifetime exceeds {self._max_lifetime} s (EDGE_TOKEN_MAX_LIFETIME_S)"
             )
         return StreamClaims(path=path, sub=sub, exp=exp, iat=iat, ip=ip, kid=key.kid)
+
+
+def _bound(claims: StreamClaims, path: str, client_ip: str | None) -> StreamClaims:
+    """``claims`` when they grant ``path`` to ``client_ip``; else the refusal."""
+    # Neither the path nor the address is a secret (the signature, checked by PyJWT,
+    # is), so plain comparisons are fine here.
+    if claims.path != path:
+        raise TokenPathMismatch("token was issued for another path")
+    if claims.ip is not None and claims.ip != client_ip:
+        raise TokenIpMismatch("token is bound to another client address")
+    return claims

@@ -11,10 +11,12 @@ a hash and one store read.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from encoder.cover_art import extract_cover_art
 from encoder.errors import (
     ConflictError,
     InputError,
@@ -22,13 +24,14 @@ from encoder.errors import (
     UsageError,
     VerificationError,
 )
+from encoder.fanout import oggenc_version, transcode_fanout
 from encoder.loudness import loudness_summary, replaygain
 from encoder.notify import notify_published
 from encoder.probe import SourceProbe, check_decoded_duration, probe
 from encoder.profile import Profile, get_profile, select_rungs, version_for
 from encoder.settings import EncoderSettings, load_settings
 from encoder.tagging import TAG_NAMES, clean_tags, write_tags
-from encoder.transcode import ffmpeg_version, oggenc_version, transcode, transcode_fanout
+from encoder.transcode import ffmpeg_version, transcode
 from encoder.verify import check_rendition
 from encoder.workdir import WorkDir
 from origin.errors import InvalidKey, StoreConfigError, StoreError
@@ -290,7 +293,7 @@ def _encode(
     settings: EncoderSettings,
     workdir: Path,
     progress: ProgressCallback,
-) -> tuple[Manifest, dict[int, Path], list[str]]:
+) -> tuple[Manifest, dict[int | str, Path], list[str]]:
     """The single pass, tagging and verification: a manifest for files in ``workdir``."""
     warnings = list(found.warnings)
     cover = found.cover
@@ -310,24 +313,23 @@ def _encode(
     def on_progress(t: float) -> None:
         progress("transcode", min(1.0, t / hint) if hint else None)
 
-    if profile.engine == "oggenc":
-        result = transcode_fanout(
-            settings.ffmpeg_exe,
-            settings.oggenc_exe,
-            found.path,
-            profile,
-            rungs,
-            workdir,
-            on_progress=on_progress,
-        )
-        built_with = (
-            f"{ffmpeg_version(settings.ffmpeg_exe)} + oggenc {oggenc_version(settings.oggenc_exe)}"
-        )
-    else:
-        result = transcode(
-            settings.ffmpeg_exe, found.path, profile, rungs, workdir, on_progress=on_progress
-        )
-        built_with = ffmpeg_version(settings.ffmpeg_exe)
+    with ThreadPoolExecutor(max_workers=1) as side:
+        built = side.submit(_built_with, settings, profile)  # while the encoders run
+        if profile.engine == "oggenc":
+            result = transcode_fanout(
+                settings.ffmpeg_exe,
+                settings.oggenc_exe,
+                found.path,
+                profile,
+                rungs,
+                workdir,
+                on_progress=on_progress,
+            )
+        else:
+            result = transcode(
+                settings.ffmpeg_exe, found.path, profile, rungs, workdir, on_progress=on_progress
+            )
+    built_with = built.result()
     decoded = result.decoded_duration_s
     check_decoded_duration(found, decoded, result.timeline_s)
     if result.decode_errors:
@@ -352,6 +354,7 @@ def _encode(
                 channels=check.channels,
             )
         )
+    art = extract_cover_art(settings.ffmpeg_exe, cover, track_id, version, workdir, warnings)
     manifest = Manifest(
         schema=1,
         track_id=track_id,
@@ -372,8 +375,18 @@ def _encode(
         loudness=loudness_summary(result.loudness, decoded),
         renditions=renditions,
         encoder=EncoderInfo(profile=profile.id, ffmpeg=built_with),
+        art=art.art if art else None,
     )
-    return manifest, result.outputs, warnings
+    return manifest, {**result.outputs, **(art.files if art else {})}, warnings
+
+
+def _built_with(settings: EncoderSettings, profile: Profile) -> str:
+    """The builds that made the files, as the manifest records them."""
+    if profile.engine == "oggenc":
+        return (
+            f"{ffmpeg_version(settings.ffmpeg_exe)} + oggenc {oggenc_version(settings.oggenc_exe)}"
+        )
+    return ffmpeg_version(settings.ffmpeg_exe)
 
 
 def _same_bytes(published: Manifest, rebuilt: Manifest) -> None:

@@ -17,10 +17,13 @@ new version) changes with it; bump ``REVISION`` as well so the manifest's
 ``encoder.profile`` names the change.
 
 Either profile is made by one of two engines (``ENCODER_ARRANGEMENT``):
-``onepass`` runs ffmpeg's libvorbis (ids ``.../1``, the original fingerprints);
-``fanout`` runs one ``oggenc`` per rung on PCM decoded once (ids ``.../2``, the
-fingerprint names ``"encoder": "oggenc"``): their files differ in bytes, so their
-versions differ too.
+``fanout`` (the default) runs one ``oggenc`` per rung on PCM decoded once (ids
+``.../2``, the fingerprint names ``"encoder": "oggenc"``); ``onepass`` runs ffmpeg's
+libvorbis (ids ``.../1``, the original fingerprints, kept so versions published
+before ``fanout`` became the default keep their addresses): their files differ in
+bytes, so their versions differ too. The oggenc build is Debian bookworm's
+(vorbis-tools 1.4.2, libvorbis 1.3.7), the one ``docker/Dockerfile`` installs; a
+build that encodes other bytes needs another revision here.
 
 No upscaling: a lossy source is not re-encoded at rates it never had. The
 rungs kept are every rung below the source's bitrate plus the first rung at or

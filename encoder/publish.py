@@ -4,7 +4,7 @@ Readers find a version only through its manifest, and a track only through
 ``latest.json`` (docs/architecture.md), and every single store write is atomic. So the
 order is the whole protocol:
 
-1. upload every rendition (invisible: no manifest names them yet);
+1. upload every rendition and the cover art (invisible: no manifest names them yet);
 2. write ``manifest.json`` (the version now exists, immutable from here on);
 3. write ``latest.json`` (the track now plays the new version).
 
@@ -18,7 +18,7 @@ are invisible, and the next attempt overwrites them with identical bytes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from encoder.errors import PublishError
@@ -68,12 +68,13 @@ def point_latest(store: ObjectStore, track_id: str, version: str) -> Latest:
 def publish(
     store: ObjectStore,
     manifest: Manifest,
-    files: dict[int, Path],
+    files: Mapping[int | str, Path],
     *,
     write_manifest: bool = True,
     on_upload: UploadCallback | None = None,
 ) -> Latest:
-    """Upload ``files`` (bitrate -> path) under ``manifest``'s keys, then manifest, then latest.
+    """Upload ``files`` (bitrate, or art key -> path) under ``manifest``'s keys, then the
+    manifest, then latest.
 
     ``write_manifest=False`` re-uploads the renditions of an existing version
     (a repair) and leaves its stored manifest untouched.
@@ -89,6 +90,15 @@ def publish(
                 )
             if on_upload is not None:
                 on_upload(done, total)
+        for image in manifest.art.images() if manifest.art else ():
+            if image.key not in files:
+                raise PublishError(f"{image.key} is listed in the manifest but was not made")
+            info = store.put_file(image.key, files[image.key], image.content_type)
+            if info.size != image.bytes or (info.sha256 and info.sha256 != image.sha256):
+                raise PublishError(
+                    f"the store holds {info.size} bytes for {image.key}, "
+                    f"expected {image.bytes} with the manifest's sha256"
+                )
         if write_manifest:
             store.put_bytes(manifest.key, manifest.to_json(), "application/json")
     except StoreError as exc:

@@ -56,15 +56,17 @@ class EncoderSettings(BaseSettings):
         "ceilings, about 2x the CPU); `--profile` overrides",
     )
     arrangement: Literal["fanout", "onepass"] = Field(
-        "onepass",
-        description="`onepass`: one ffmpeg pass makes every rendition; `fanout`: one ffmpeg "
-        "decode fanned out to an `oggenc` (Debian `vorbis-tools`) per rendition, in parallel "
-        "(~1.7x faster, ~0.6x the CPU; other bytes, hence other versions)",
+        "fanout",
+        description="`fanout`: one ffmpeg decode (with the loudness meter) fanned out to an "
+        "`oggenc` (Debian `vorbis-tools`) per rendition, all in parallel: about 0.6x the CPU "
+        "and wall of `onepass`, one ffmpeg pass making every rendition (the arrangement before "
+        "`fanout` became the default; other bytes, hence other versions: a catalogue "
+        "published with it keeps re-ingests no-ops only under it)",
     )
     oggenc: str = Field(
         "oggenc",
         description="the oggenc binary `fanout` runs (a path, or a name on `PATH`); missing, "
-        "ingest stops with one line",
+        "ingest stops with one line naming the fixes",
     )
     max_duration_s: float = Field(
         10800.0,
@@ -75,8 +77,8 @@ class EncoderSettings(BaseSettings):
     max_cover_bytes: int = Field(
         2 * 1024 * 1024,
         ge=0,
-        description="larger embedded cover art is not copied into the renditions (a warning); "
-        "bytes",
+        description="larger embedded cover art is not copied into the renditions nor published "
+        "as the track's cover image (a warning); bytes",
     )
     work_dir: Path | None = Field(
         None,
@@ -163,8 +165,9 @@ class EncoderSettings(BaseSettings):
     @property
     def batch_jobs(self) -> int:
         """ENCODER_JOBS, else one track per core: a track leaves cores idle while it probes,
-        tags and publishes (and ffmpeg 9 alone fills ~1.4 of 2), which a second track fills:
-        measured on 2 cores, 20 tracks, --jobs 2 vs 1: 1.2x tracks/min (fanout), 1.3x (onepass).
+        tags and publishes, and its three encoders finish unevenly, which a second track
+        fills: measured on 2 cores, 20 tracks of 60 s, --jobs 2 vs 1: 1.28x tracks/min
+        (fanout), 1.46x (onepass).
         """
         return self.jobs or max(1, os.cpu_count() or 1)
 

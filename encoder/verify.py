@@ -7,7 +7,8 @@ the nominal header value). In ``abr`` mode the audio bitrate must be within
 +-10% of the target.
 
 In the store (:func:`verify_track`, ``encoder verify``): every rendition the
-manifest lists exists, has the recorded size and sha256, and decodes cleanly.
+manifest lists exists, has the recorded size and sha256, and decodes cleanly; so do
+the cover art images it lists (size and sha256; they are small, so cheap to check).
 """
 
 from __future__ import annotations
@@ -204,4 +205,27 @@ def verify_track(
                 continue
             if decode and (problem := decode_problem(ffmpeg, local, rendition.duration_s)):
                 report.problems.append(f"{name}: does not decode cleanly: {problem}")
+        for image in manifest.art.images() if manifest.art else ():  # not counted: renditions
+            if problem := _stored_problem(store, image.key, image.bytes, image.sha256):
+                report.problems.append(f"{image.key.rpartition('/')[2]}: {problem}")
     return report
+
+
+def _stored_problem(store: ObjectStore, key: str, size: int, sha256: str) -> str | None:
+    """Why the object at ``key`` is not ``size`` bytes hashing to ``sha256``, or None."""
+    digest = hashlib.sha256()
+    length = 0
+    try:
+        with store.open_range(key) as reader:
+            for chunk in reader:
+                digest.update(chunk)
+                length += len(chunk)
+    except ObjectNotFound:
+        return "missing from the store"
+    except StoreError as exc:
+        return str(exc)
+    if length != size:
+        return f"{length} bytes stored, manifest says {size}"
+    if digest.hexdigest() != sha256:
+        return f"sha256 {digest.hexdigest()[:12]}... does not match the manifest"
+    return None

@@ -3,6 +3,8 @@
 ::
 
     tracks/{track_id}/{version}/{bitrate}.ogg
+    tracks/{track_id}/{version}/cover.jpg | cover.png    the cover art as embedded (optional)
+    tracks/{track_id}/{version}/cover-300.jpg           its thumbnail (with the cover)
     tracks/{track_id}/{version}/manifest.json
     tracks/{track_id}/latest.json
 
@@ -24,6 +26,13 @@ TRACK_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"
 VERSION_PATTERN = r"[0-9a-f]{16}"
 BITRATES: tuple[int, ...] = (96, 160, 320)
 ROOT = "tracks"
+# Cover art (encoder.cover_art): the original keeps its format, the thumbnail is a JPEG.
+ART_CONTENT_TYPES: dict[str, str] = {
+    "cover.jpg": "image/jpeg",
+    "cover.png": "image/png",
+    "cover-300.jpg": "image/jpeg",
+}
+THUMBNAIL_NAME = "cover-300.jpg"
 
 # Matched with fullmatch only: "$" would also accept a trailing newline.
 _TRACK_ID_RE = re.compile(TRACK_ID_PATTERN)
@@ -31,13 +40,14 @@ _VERSION_RE = re.compile(VERSION_PATTERN)
 _KEY_RE = re.compile(
     rf"{ROOT}/(?P<track_id>{TRACK_ID_PATTERN})/"
     rf"(?:(?P<latest>latest\.json)"
-    rf"|(?P<version>{VERSION_PATTERN})/(?:(?P<manifest>manifest\.json)|(?P<bitrate>[0-9]{{2,3}})\.ogg))"
+    rf"|(?P<version>{VERSION_PATTERN})/(?:(?P<manifest>manifest\.json)|(?P<bitrate>[0-9]{{2,3}})\.ogg"
+    rf"|(?P<art>cover\.jpg|cover\.png|cover-300\.jpg)))"
 )
 _PREFIX_RE = re.compile(
     rf"(?:{ROOT}/(?:(?P<track_id>{TRACK_ID_PATTERN})/(?:(?P<version>{VERSION_PATTERN})/)?)?)?"
 )
 
-KeyKind = Literal["rendition", "manifest", "latest"]
+KeyKind = Literal["rendition", "manifest", "latest", "art"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,12 +58,15 @@ class ObjectKey:
     track_id: str
     version: str | None = None
     bitrate: int | None = None
+    art: str | None = None  # the file name of an art key (a key of ART_CONTENT_TYPES)
 
     def __str__(self) -> str:
         if self.kind == "latest":
             return latest_key(self.track_id)
         if self.kind == "manifest":
             return manifest_key(self.track_id, self.version or "")
+        if self.kind == "art":
+            return art_key(self.track_id, self.version or "", self.art or "")
         return rendition_key(self.track_id, self.version or "", self.bitrate or 0)
 
 
@@ -98,6 +111,30 @@ def manifest_key(track_id: str, version: str) -> str:
     return f"{ROOT}/{track_id}/{version}/manifest.json"
 
 
+def art_key(track_id: str, version: str, name: str) -> str:
+    """``tracks/{id}/{version}/{name}``, ``name`` one of :data:`ART_CONTENT_TYPES`."""
+    validate_track_id(track_id)
+    validate_version(version)
+    if name not in ART_CONTENT_TYPES:
+        raise InvalidKey(
+            f"invalid art name {_describe(str(name))}: expected one of "
+            f"{', '.join(ART_CONTENT_TYPES)}"
+        )
+    return f"{ROOT}/{track_id}/{version}/{name}"
+
+
+def cover_key(track_id: str, version: str, content_type: str) -> str:
+    """The key of the original cover art: ``cover.jpg`` or ``cover.png`` by its format."""
+    names = {ctype: name for name, ctype in ART_CONTENT_TYPES.items() if name != THUMBNAIL_NAME}
+    if content_type not in names:
+        raise InvalidKey(f"cover art must be image/jpeg or image/png, not {content_type!r}")
+    return art_key(track_id, version, names[content_type])
+
+
+def thumbnail_key(track_id: str, version: str) -> str:
+    return art_key(track_id, version, THUMBNAIL_NAME)
+
+
 def latest_key(track_id: str) -> str:
     validate_track_id(track_id)
     return f"{ROOT}/{track_id}/latest.json"
@@ -122,7 +159,8 @@ def parse_key(key: str) -> ObjectKey:
     if m is None:
         raise InvalidKey(
             f"invalid object key {_describe(key)}: expected tracks/<track_id>/<version>/"
-            "<bitrate>.ogg, tracks/<track_id>/<version>/manifest.json or "
+            "<bitrate>.ogg, tracks/<track_id>/<version>/manifest.json, "
+            "tracks/<track_id>/<version>/cover.jpg|cover.png|cover-300.jpg or "
             "tracks/<track_id>/latest.json"
         )
     track_id = m["track_id"]
@@ -131,6 +169,8 @@ def parse_key(key: str) -> ObjectKey:
     version = m["version"]
     if m["manifest"]:
         return ObjectKey("manifest", track_id, version)
+    if m["art"]:
+        return ObjectKey("art", track_id, version, art=m["art"])
     bitrate = int(m["bitrate"])
     if bitrate not in BITRATES:
         raise InvalidKey(f"invalid object key {_describe(key)}: bitrate must be one of {BITRATES}")
@@ -159,7 +199,11 @@ def validate_prefix(prefix: str) -> str:
 
 
 def content_type_for(key: str) -> str:
-    """The Content-Type an object under ``key`` is served with."""
+    """The Content-Type an object under ``key`` is served with (one pure function for the
+    stores, the origin and the edge: the key alone decides it)."""
+    name = key.rpartition("/")[2]
+    if name in ART_CONTENT_TYPES:
+        return ART_CONTENT_TYPES[name]
     if key.endswith(".ogg"):
         return "audio/ogg"
     if key.endswith(".json"):

@@ -28,7 +28,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from origin.errors import ManifestError, ObjectNotFound, TrackNotFound, VersionNotFound
 from origin.keys import (
+    ART_CONTENT_TYPES,
     BITRATES,
+    THUMBNAIL_NAME,
+    art_key,
+    cover_key,
     latest_key,
     manifest_key,
     rendition_key,
@@ -82,6 +86,37 @@ class Rendition(_Model):
         return v
 
 
+class ArtImage(_Model):
+    """One image of a version's cover art (``encoder.cover_art``)."""
+
+    key: str
+    bytes: int
+    sha256: str
+    content_type: str
+    width: int
+    height: int
+
+    @field_validator("content_type")
+    @classmethod
+    def _image_type(cls, v: str) -> str:
+        if v not in set(ART_CONTENT_TYPES.values()):
+            raise ValueError("content_type must be image/jpeg or image/png")
+        return v
+
+
+class Art(_Model):
+    """Cover art: the picture as embedded in the source and a ~300 px JPEG thumbnail.
+
+    Absent (``null``) when the source carries none: there are no placeholder images.
+    """
+
+    original: ArtImage
+    thumbnail: ArtImage
+
+    def images(self) -> tuple[ArtImage, ArtImage]:
+        return (self.original, self.thumbnail)
+
+
 class EncoderInfo(_Model):
     profile: str
     ffmpeg: str = ""
@@ -97,6 +132,7 @@ class Manifest(_Model):
     loudness: Loudness = Field(default_factory=Loudness)
     renditions: list[Rendition]
     encoder: EncoderInfo
+    art: Art | None = None  # added later: older manifests (and readers) have no art
 
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
@@ -147,7 +183,22 @@ class Manifest(_Model):
             expected = rendition_key(manifest.track_id, manifest.version, r.bitrate_kbps)
             if r.key != expected:
                 raise ManifestError(f"rendition key {r.key!r} does not match {expected!r}")
+        if manifest.art is not None:
+            _check_art_keys(manifest.track_id, manifest.version, manifest.art)
         return manifest
+
+
+def _check_art_keys(track_id: str, version: str, art: Art) -> None:
+    """Art keys name this version's own files, each with its format's content type."""
+    expected = {
+        "original": cover_key(track_id, version, art.original.content_type),
+        "thumbnail": art_key(track_id, version, THUMBNAIL_NAME),
+    }
+    for role, image in (("original", art.original), ("thumbnail", art.thumbnail)):
+        if image.key != expected[role]:
+            raise ManifestError(f"art {role} key {image.key!r} does not match {expected[role]!r}")
+    if art.thumbnail.content_type != ART_CONTENT_TYPES[THUMBNAIL_NAME]:
+        raise ManifestError("the art thumbnail must be image/jpeg")
 
 
 class Latest(_Model):

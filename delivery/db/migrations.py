@@ -43,8 +43,14 @@ user_recommendations     build_id, user_id / rank    "for you", per recommendati
 tracks, artists,         by id                       the search catalog (FTS5 tables on
 albums, playlist_search                              SQLite; tsvector/GIN on PostgreSQL;
                                                      normalised t_*/k_* columns since 9)
+                                                     and the library (album artists,
+                                                     positions, genres, art, sort keys:
+                                                     11)
 search_vocab,            term / gram                 the typo vocabulary (9): indexed words,
 search_grams                                         filed by deletion variant and skeleton
+app_passwords            password_id (+ index        Subsonic app passwords (13): sealed,
+                         user_id, created_at)        API keys as SHA-256
+stars                    user_id / kind, item_id     Subsonic stars (13)
 =======================  ==========================  ==================================
 
 Times are integer milliseconds since the epoch in both dialects. Booleans are
@@ -726,4 +732,130 @@ MIGRATIONS += [
         _RECOMMEND.format(serial="INTEGER PRIMARY KEY AUTOINCREMENT", real="REAL"),
         _RECOMMEND.format(serial="BIGSERIAL PRIMARY KEY", real="DOUBLE PRECISION"),
     ),
+]
+
+
+# --- 11: the library (delivery.modules.library): album artists, positions, genres, art ------
+#
+# Tracks get what browsing needs: the album artist (albums group by it and the album title,
+# so a compilation is one album), disc and track numbers, the genre's grouping key, the
+# cover art keys of their version, when they were first added (``added_at``: existing rows
+# take their indexing time) and byte-wise sort keys (``COLLATE "C"`` on PostgreSQL, as
+# SQLite compares, so both order alike). Albums and artists get their aggregates (duration,
+# album count, genre, art). Existing rows are filled from their manifests by the next
+# ``delivery catalog sync`` or ``track.published`` event: ``library_rev`` 0 marks a row
+# indexed before this, which both re-index although its version is unchanged
+# (delivery.modules.track_index.LIBRARY_REV).
+
+
+def _library(big: str, sort: str) -> str:
+    text = f"TEXT{sort} NOT NULL DEFAULT ''"
+    return f"""
+ALTER TABLE tracks ADD COLUMN album_artist TEXT NOT NULL DEFAULT '';
+ALTER TABLE tracks ADD COLUMN album_artist_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE tracks ADD COLUMN genre_key {text};
+ALTER TABLE tracks ADD COLUMN disc_no INTEGER;
+ALTER TABLE tracks ADD COLUMN track_no INTEGER;
+ALTER TABLE tracks ADD COLUMN art_key TEXT;
+ALTER TABLE tracks ADD COLUMN art_thumb_key TEXT;
+ALTER TABLE tracks ADD COLUMN added_at {big} NOT NULL DEFAULT 0;
+ALTER TABLE tracks ADD COLUMN sort_title {text};
+ALTER TABLE tracks ADD COLUMN sort_artist {text};
+ALTER TABLE tracks ADD COLUMN sort_album {text};
+ALTER TABLE tracks ADD COLUMN library_rev INTEGER NOT NULL DEFAULT 0;
+UPDATE tracks SET added_at = indexed_at;
+CREATE INDEX tracks_added ON tracks (added_at);
+CREATE INDEX tracks_album_artist ON tracks (album_artist_id);
+CREATE INDEX tracks_genre ON tracks (genre_key);
+CREATE INDEX tracks_sort_title ON tracks (sort_title);
+CREATE INDEX tracks_sort_artist ON tracks (sort_artist);
+ALTER TABLE albums ADD COLUMN duration_ms {big} NOT NULL DEFAULT 0;
+ALTER TABLE albums ADD COLUMN added_at {big} NOT NULL DEFAULT 0;
+ALTER TABLE albums ADD COLUMN genre TEXT NOT NULL DEFAULT '';
+ALTER TABLE albums ADD COLUMN art_key TEXT;
+ALTER TABLE albums ADD COLUMN art_thumb_key TEXT;
+ALTER TABLE albums ADD COLUMN sort_title {text};
+ALTER TABLE albums ADD COLUMN sort_artist {text};
+CREATE INDEX albums_added ON albums (added_at);
+CREATE INDEX albums_sort_title ON albums (sort_title);
+CREATE INDEX albums_artist ON albums (artist_id);
+ALTER TABLE artists ADD COLUMN album_count INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE artists ADD COLUMN art_key TEXT;
+ALTER TABLE artists ADD COLUMN art_thumb_key TEXT;
+ALTER TABLE artists ADD COLUMN sort_name {text};
+CREATE INDEX artists_sort_name ON artists (sort_name);
+"""
+
+
+MIGRATIONS += [
+    Migration(
+        11,
+        "library: album artists, positions, genres, art",
+        _library("INTEGER", ""),
+        _library("BIGINT", ' COLLATE "C"'),
+    ),
+]
+
+
+# --- 12: bounded ranking of very common terms (delivery.modules.search) ---------------------
+#
+# A word or prefix matching a large share of the catalogue is ranked from a bounded set of
+# candidates instead of every match: the most popular matches, the rows whose key equals
+# the query (the best text evidence) in popularity order, or every row whose key begins
+# with it when they are few, each read from an index. ``plays`` orders popularity (``pop``
+# is a non-decreasing function of it). Only the key columns whose match outranks any other
+# text evidence get an index: a track's or album's title, an artist's name. On PostgreSQL
+# they are indexed byte-wise (``COLLATE "C"``, as SQLite compares), so a key prefix is a
+# range of the index whatever the database's collation.
+
+
+def _bounded_indexes(key: str) -> str:
+    return f"""
+CREATE INDEX tracks_plays ON tracks (plays);
+CREATE INDEX tracks_k_title ON tracks (k_title{key}, plays);
+CREATE INDEX artists_plays ON artists (plays);
+CREATE INDEX artists_k_name ON artists (k_name{key}, plays);
+CREATE INDEX albums_plays ON albums (plays);
+CREATE INDEX albums_k_title ON albums (k_title{key}, plays);
+"""
+
+
+MIGRATIONS += [
+    Migration(
+        12,
+        "search: popularity and key indexes",
+        _bounded_indexes(""),
+        _bounded_indexes(' COLLATE "C"'),
+    ),
+]
+
+
+# --- 13: Subsonic app passwords and stars (delivery.subsonic) --------------------------------
+#
+# An app password is kept encrypted (AES-GCM, key outside the database): Subsonic's token
+# login sends md5(password + salt), so the server needs the password itself, never a hash of
+# it. The OpenSubsonic API key issued with it is stored as its SHA-256 only (a random 32-byte
+# key needs no slow hash). Stars are one partition per user, clustered by kind and id.
+
+_SUBSONIC = """
+CREATE TABLE app_passwords (
+    password_id TEXT PRIMARY KEY,
+    user_id     TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    sealed      TEXT NOT NULL,
+    api_key_sha256 TEXT NOT NULL UNIQUE,
+    created_at  BIGINT NOT NULL
+);
+CREATE INDEX app_passwords_by_user ON app_passwords (user_id, created_at);
+CREATE TABLE stars (
+    user_id    TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    item_id    TEXT NOT NULL,
+    starred_at BIGINT NOT NULL,
+    PRIMARY KEY (user_id, kind, item_id)
+);
+"""
+
+MIGRATIONS += [
+    Migration(13, "subsonic: app passwords and stars", _SUBSONIC, _SUBSONIC),
 ]

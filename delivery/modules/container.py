@@ -1,4 +1,5 @@
-"""The modules' services (playlists, search, social, plays, recommendations), built once per app.
+"""The modules' services (playlists, search, social, plays, recommendations, library), built
+once per app.
 
 :func:`build_modules` makes them from the delivery settings; ``create_app`` keeps the
 result in :attr:`delivery.services.Services.modules`, where routes find it.
@@ -21,6 +22,7 @@ from delivery.events import (
     EventBus,
 )
 from delivery.modules.cache import SnapshotCache
+from delivery.modules.library import Library
 from delivery.modules.playlist_sharing import PlaylistSharing
 from delivery.modules.playlists import PlaylistService
 from delivery.modules.plays import PlayService
@@ -42,6 +44,7 @@ class Modules:
     social: SocialService
     plays: PlayService
     recommend: RecommendService
+    library: Library  # browsing: tracks, albums, artists, genres (read-only)
 
     def subscribe_handlers(self, events: EventBus) -> None:
         """The modules' event handlers (each idempotent: delivery is at least once).
@@ -92,6 +95,7 @@ def build_modules(
         social=SocialService(db, settings),
         plays=PlayService(db, settings, events, store),
         recommend=RecommendService(db, settings),
+        library=Library(db),
     )
 
 

@@ -349,3 +349,13 @@ def tsquery(query: SearchQuery, target: Target) -> str | None:
         f = target.fields[term.field]
         parts.append(_ts_term(term, f.weight, f.mark))
     return " & ".join(parts) or None
+
+
+def fts5_any(pairs: list[tuple[Field, Alt]]) -> str:
+    """An FTS5 MATCH expression: a row holding any of these alternatives, each in its field."""
+    return " OR ".join(f"({f.column} : {_fts_alt(a)})" for f, a in pairs)
+
+
+def tsquery_any(pairs: list[tuple[Field, Alt]]) -> str:
+    """A ``tsquery``: a row holding any of these alternatives, each in its field (weight)."""
+    return " | ".join(_ts_alt(a, f.weight, f.mark) for f, a in pairs)

@@ -20,7 +20,13 @@ latest one: replays and out-of-order events are harmless.
 
 Artists and albums are derived rows (ids are hashes of the normalised names);
 their ``track_count`` and ``plays`` are recomputed from the tracks whenever a
-track joins or leaves them, so re-indexing with changed tags cannot drift.
+track joins or leaves them (:mod:`.aggregates`), so re-indexing with changed tags
+cannot drift. An album is its album artist (``albumartist``, else the artist) and
+title, so a compilation is one album.
+
+Rows indexed before the library columns existed (migration 11) carry ``library_rev`` 0:
+:meth:`TrackIndex.versions` and the ``track.published`` handler treat them as out of
+date, so the next sync or publication re-reads their manifests.
 """
 
 from __future__ import annotations
@@ -32,8 +38,16 @@ from dataclasses import dataclass, field
 
 from delivery.db import Database, Transaction
 from delivery.events import TRACK_INDEXED, TRACK_PUBLISHED, TRACK_REMOVED, Event, EventBus
+from delivery.modules.aggregates import (  # noqa: F401 - TRACK_ORDER, bytewise re-exported
+    TRACK_ORDER,
+    bytewise,
+    refresh_album,
+    refresh_artist,
+)
 from delivery.modules.ids import normalize_name, now_ms, stable_id
+from delivery.modules.library_tags import genre_key, position_number, sort_key
 from delivery.modules.search_index import add_vocab, track_columns
+from delivery.modules.search_text import field_tokens
 from origin.errors import StoreError, TrackNotFound, VersionNotFound
 from origin.keys import parse_key, validate_version
 from origin.manifest import Manifest, read_latest, read_manifest
@@ -42,6 +56,8 @@ from origin.store import ObjectStore
 log = logging.getLogger("delivery.modules.track_index")
 
 _YEAR_RE = re.compile(r"(?<!\d)(\d{4})(?!\d)")
+# Bump when upsert starts deriving something new from manifests: older rows re-index.
+LIBRARY_REV = 1
 
 
 def _tag(tags: Mapping[str, str], *names: str) -> str:
@@ -73,16 +89,32 @@ class IndexedTrack:
     duration_ms: int
     published_at: str | None = None
     genre: str = ""
+    album_artist: str = ""  # the tag; empty: the artist
+    disc_no: int | None = None
+    track_no: int | None = None
+    art_key: str | None = None  # the version's cover art, original and thumbnail
+    art_thumb_key: str | None = None
 
     @property
     def artist_id(self) -> str:
         return stable_id("artist", normalize_name(self.artist)) if self.artist else ""
 
     @property
+    def album_artist_name(self) -> str:
+        return self.album_artist or self.artist
+
+    @property
+    def album_artist_id(self) -> str:
+        name = self.album_artist_name
+        return stable_id("artist", normalize_name(name)) if name else ""
+
+    @property
     def album_id(self) -> str:
         if not self.album:
             return ""
-        return stable_id("album", normalize_name(self.artist), normalize_name(self.album))
+        return stable_id(
+            "album", normalize_name(self.album_artist_name), normalize_name(self.album)
+        )
 
     @classmethod
     def from_manifest(cls, manifest: Manifest, published_at: str | None = None) -> IndexedTrack:
@@ -97,7 +129,28 @@ class IndexedTrack:
             duration_ms=int(round(manifest.duration_s * 1000)),
             published_at=published_at,
             genre=_tag(tags, "genre"),
+            album_artist=_tag(tags, "albumartist", "album_artist", "album artist"),
+            disc_no=position_number(_tag(tags, "discnumber", "disc")),
+            track_no=position_number(_tag(tags, "tracknumber", "track")),
+            art_key=manifest.art.original.key if manifest.art else None,
+            art_thumb_key=manifest.art.thumbnail.key if manifest.art else None,
         )
+
+
+def _library_columns(track: IndexedTrack) -> dict[str, object]:
+    return {
+        "album_artist": track.album_artist_name,
+        "album_artist_id": track.album_artist_id,
+        "genre_key": genre_key(track.genre),
+        "disc_no": track.disc_no,
+        "track_no": track.track_no,
+        "art_key": track.art_key,
+        "art_thumb_key": track.art_thumb_key,
+        "sort_title": sort_key(track.title),
+        "sort_artist": sort_key(track.artist),
+        "sort_album": sort_key(track.album),
+        "library_rev": LIBRARY_REV,
+    }
 
 
 @dataclass
@@ -122,13 +175,20 @@ class TrackNotInStore(LookupError):
 # The search columns (t_*, k_*: delivery.modules.search_index) are computed here; on
 # PostgreSQL a trigger builds the tsvector from them, on SQLite triggers feed FTS5.
 _SEARCH_COLS = "t_title, t_artist, t_album, t_genre, k_title, k_artist, k_album"
+# The library's (migration 11); added_at is set on insert only: when the track first came.
+_LIBRARY_COLS = (
+    "album_artist, album_artist_id, genre_key, disc_no, track_no, art_key, art_thumb_key, "
+    "sort_title, sort_artist, sort_album, library_rev"
+)
 _UPSERT_TRACK = f"""
     INSERT INTO tracks (track_id, version, title, artist, album, artist_id, album_id, year,
-                        duration_ms, published_at, indexed_at, plays, genre, {_SEARCH_COLS})
+                        duration_ms, published_at, indexed_at, plays, genre, {_SEARCH_COLS},
+                        {_LIBRARY_COLS}, added_at)
     VALUES (:track_id, :version, :title, :artist, :album, :artist_id, :album_id, :year,
             :duration_ms, :published_at, :now,
             COALESCE((SELECT plays FROM track_stats WHERE track_id = :track_id), 0), :genre,
-            :t_title, :t_artist, :t_album, :t_genre, :k_title, :k_artist, :k_album)
+            :t_title, :t_artist, :t_album, :t_genre, :k_title, :k_artist, :k_album,
+            {", ".join(":" + c for c in _LIBRARY_COLS.split(", "))}, :now)
     ON CONFLICT (track_id) DO UPDATE SET
         version = excluded.version, title = excluded.title, artist = excluded.artist,
         album = excluded.album, artist_id = excluded.artist_id, album_id = excluded.album_id,
@@ -136,36 +196,8 @@ _UPSERT_TRACK = f"""
         published_at = excluded.published_at, indexed_at = excluded.indexed_at,
         genre = excluded.genre, t_title = excluded.t_title, t_artist = excluded.t_artist,
         t_album = excluded.t_album, t_genre = excluded.t_genre, k_title = excluded.k_title,
-        k_artist = excluded.k_artist, k_album = excluded.k_album
-"""
-
-# Aggregates are recomputed from the tracks: one statement per artist/album touched. All
-# tracks of one artist (album) carry names equal under normalize_name, which the search
-# normalisation folds further, so MIN() of their search columns is the name's own.
-_REFRESH_ARTIST = """
-    INSERT INTO artists (artist_id, name, track_count, plays, t_name, k_name)
-    SELECT :id, COALESCE(MIN(t.artist), ''), COUNT(*), COALESCE(SUM(t.plays), 0),
-           COALESCE(MIN(t.t_artist), ''), COALESCE(MIN(t.k_artist), '')
-    FROM tracks t
-    WHERE t.artist_id = :id
-    ON CONFLICT (artist_id) DO UPDATE SET name = excluded.name,
-        track_count = excluded.track_count, plays = excluded.plays,
-        t_name = excluded.t_name, k_name = excluded.k_name
-"""
-_REFRESH_ALBUM = """
-    INSERT INTO albums (album_id, title, artist, artist_id, year, track_count, plays,
-                        t_title, t_artist, k_title, k_artist)
-    SELECT :id, COALESCE(MIN(t.album), ''), COALESCE(MIN(t.artist), ''),
-           COALESCE(MIN(t.artist_id), ''), MIN(t.year), COUNT(*), COALESCE(SUM(t.plays), 0),
-           COALESCE(MIN(t.t_album), ''), COALESCE(MIN(t.t_artist), ''),
-           COALESCE(MIN(t.k_album), ''), COALESCE(MIN(t.k_artist), '')
-    FROM tracks t
-    WHERE t.album_id = :id
-    ON CONFLICT (album_id) DO UPDATE SET title = excluded.title, artist = excluded.artist,
-        artist_id = excluded.artist_id, year = excluded.year,
-        track_count = excluded.track_count, plays = excluded.plays,
-        t_title = excluded.t_title, t_artist = excluded.t_artist,
-        k_title = excluded.k_title, k_artist = excluded.k_artist
+        k_artist = excluded.k_artist, k_album = excluded.k_album,
+        {", ".join(f"{c} = excluded.{c}" for c in _LIBRARY_COLS.split(", "))}
 """
 
 
@@ -193,11 +225,11 @@ class TrackIndex:
             tokens: list[str] = []
             for track in tracks:
                 old = tx.fetchone(
-                    "SELECT artist_id, album_id FROM tracks WHERE track_id = :t",
+                    "SELECT artist_id, album_artist_id, album_id FROM tracks WHERE track_id = :t",
                     {"t": track.track_id},
                 )
                 if old:
-                    touched_artists.add(old["artist_id"])
+                    touched_artists |= {old["artist_id"], old["album_artist_id"]}
                     touched_albums.add(old["album_id"])
                 params = {
                     "track_id": track.track_id,
@@ -213,11 +245,12 @@ class TrackIndex:
                     "now": now,
                     "genre": track.genre,
                     **track_columns(track.title, track.artist, track.album, track.genre),
+                    **_library_columns(track),
                 }
                 tx.execute(_UPSERT_TRACK, params)
                 tokens += [params["t_title"], params["t_artist"], params["t_album"]]
-                tokens.append(params["t_genre"])
-                touched_artists.add(track.artist_id)
+                tokens += [params["t_genre"], field_tokens(track.album_artist_name)]
+                touched_artists |= {track.artist_id, track.album_artist_id}
                 touched_albums.add(track.album_id)
                 if announce and self.events is not None:
                     self.events.publish(
@@ -237,12 +270,13 @@ class TrackIndex:
             albums: set[str] = set()
             for track_id in track_ids:
                 old = tx.fetchone(
-                    "SELECT artist_id, album_id FROM tracks WHERE track_id = :t", {"t": track_id}
+                    "SELECT artist_id, album_artist_id, album_id FROM tracks WHERE track_id = :t",
+                    {"t": track_id},
                 )
                 if old is None:
                     continue
                 tx.execute("DELETE FROM tracks WHERE track_id = :t", {"t": track_id})
-                artists.add(old["artist_id"])
+                artists |= {old["artist_id"], old["album_artist_id"]}
                 albums.add(old["album_id"])
                 removed += 1
                 gone.append(track_id)
@@ -262,15 +296,9 @@ class TrackIndex:
 
     def _refresh_aggregates(self, tx: Transaction, artists: set[str], albums: set[str]) -> None:
         for artist_id in sorted(a for a in artists if a):
-            tx.execute(_REFRESH_ARTIST, {"id": artist_id})
-            tx.execute(
-                "DELETE FROM artists WHERE artist_id = :id AND track_count = 0", {"id": artist_id}
-            )
+            refresh_artist(tx, self.db.dialect, artist_id)
         for album_id in sorted(a for a in albums if a):
-            tx.execute(_REFRESH_ALBUM, {"id": album_id})
-            tx.execute(
-                "DELETE FROM albums WHERE album_id = :id AND track_count = 0", {"id": album_id}
-            )
+            refresh_album(tx, self.db.dialect, album_id)
 
     # -- reading the store ----------------------------------------------------------
 
@@ -328,15 +356,19 @@ class TrackIndex:
         self.index_track(track_id, version)
 
     def _indexed_version(self, track_id: str) -> str | None:
+        """The indexed version, or None when there is none or its row is out of date."""
         with self.db.transaction(write=False) as tx:
-            row = tx.fetchone("SELECT version FROM tracks WHERE track_id = :t", {"t": track_id})
-        return row["version"] if row else None
+            row = tx.fetchone(
+                "SELECT version, library_rev FROM tracks WHERE track_id = :t", {"t": track_id}
+            )
+        return row["version"] if row and row["library_rev"] >= LIBRARY_REV else None
 
     def versions(self) -> dict[str, str]:
+        """Track id -> indexed version; ``""`` for a row out of date (re-index it)."""
         with self.db.transaction(write=False) as tx:
             return {
-                r["track_id"]: r["version"]
-                for r in tx.iterate("SELECT track_id, version FROM tracks")
+                r["track_id"]: r["version"] if r["library_rev"] >= LIBRARY_REV else ""
+                for r in tx.iterate("SELECT track_id, version, library_rev FROM tracks")
             }
 
     def sync(

@@ -3,8 +3,9 @@
 ==============================  ====================================================
 ``GET /``                       a redirect to ``/player``
 ``GET /player``                 the page (``static/index.html``)
-``GET /player/assets/{name}``   ``player.js``, ``player.css``, ``icon.svg`` (a fixed table)
-``GET /player/config.json``     what the page needs to start: dev mode, the demo users
+``GET /player/assets/{name}``   the page's ES modules, ``player.css``, ``icon.svg`` (a fixed table)
+``GET /player/config.json``     what the page needs to start: dev mode, the demo users,
+                                whether this service has the library API
 ``POST /v1/dev/token``          dev mode only: a one-hour user JWT for a demo user
 ==============================  ====================================================
 
@@ -41,18 +42,27 @@ router = APIRouter(tags=["player"])
 STATIC_DIR = Path(__file__).with_name("static")
 # name -> content type. Only these files are served: a request names a key of this
 # table, never a path, so there is nothing to traverse.
+_JS = "text/javascript; charset=utf-8"
 ASSETS = {
-    "player.js": "text/javascript; charset=utf-8",
+    "player.js": _JS,  # the entry module; it imports the others below
+    "lib.js": _JS,
+    "queue.js": _JS,
+    "playback.js": _JS,
+    "abr.js": _JS,
+    "keys.js": _JS,
+    "views.js": _JS,
+    "playlists.js": _JS,
     "player.css": "text/css; charset=utf-8",
     "icon.svg": "image/svg+xml",
 }
 # The demo accounts `make run` creates, with the tier each one demonstrates.
 DEMO_USERS = {"free-user": "free", "premium-user": "premium"}
 DEV_TOKEN_TTL_S = 3600
-# The page loads nothing but its own files; media and the error probe of a failed
-# stream go to the signer's host (our edge, nginx, a CDN or a bucket), hence http(s).
+# The page loads nothing but its own files; media, cover art, the error probe of a failed
+# stream and the bitrate probe go to the signer's host (our edge, nginx, a CDN or a
+# bucket), hence http(s).
 PAGE_CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: http: https:; "
     "connect-src 'self' http: https:; media-src http: https:; base-uri 'none'; "
     "form-action 'none'; frame-ancestors 'none'"
 )
@@ -121,8 +131,13 @@ def _demo_tier(ctx: Services, user_id: str) -> tuple[str, bool]:
     return record.tier, True
 
 
+def _has_library(request: Request) -> bool:
+    # The OpenAPI document lists every route (FastAPI builds it once and keeps it).
+    return any(path.startswith("/v1/library/") for path in request.app.openapi()["paths"])
+
+
 @router.get("/player/config.json", tags=["player"], summary="Start-up data of the web player")
-def player_config(ctx: ServicesDep) -> dict:
+def player_config(ctx: ServicesDep, request: Request) -> dict:
     settings = ctx.settings
     users = []
     if settings.dev_mode:
@@ -141,6 +156,7 @@ def player_config(ctx: ServicesDep) -> dict:
         "qualities": ["auto", *settings.quality_bitrates],
         "quality_bitrates": dict(settings.quality_bitrates),
         "signer": settings.signer,
+        "library": _has_library(request),
     }
 
 

@@ -10,6 +10,7 @@ from delivery.settings import DeliverySettings, SettingsError
 from delivery.signing.cloudcdn import CloudCdnSigner
 from delivery.signing.cloudfront import CloudFrontSigner
 from delivery.signing.edge import EdgeTokenSigner
+from delivery.signing.memo import MemoizedSigner
 from delivery.signing.nginx import NginxSecureLinkSigner
 from delivery.signing.port import SigningError, UrlSigner
 from delivery.signing.presigned import StorePresignedSigner
@@ -83,6 +84,7 @@ def build_signer(
 
     With several edges (``DELIVERY_EDGE_URLS``) it is a :class:`RoutedSigner` over one
     signer per edge, routing by ``edge_up`` (:class:`delivery.edge_health.EdgeHealth`).
+    With ``DELIVERY_URL_REUSE_S`` each edge's signer is a :class:`MemoizedSigner`.
     """
     try:
         factory = SIGNERS[settings.signer]
@@ -94,12 +96,17 @@ def build_signer(
             f"DELIVERY_EDGE_URLS: the {settings.signer} signer presigns bucket URLs, "
             "it has no edges to route between"
         )
+
+    def for_edge(url: str) -> UrlSigner:
+        signer = factory(settings.model_copy(update={"edge_url": url}), store)
+        # Under the routing, so a reused URL always points at the edge routing picks now.
+        reuse_s = settings.effective_url_reuse_s
+        return MemoizedSigner(signer, reuse_s) if reuse_s else signer
+
     try:
         if len(edges) == 1:
-            return factory(settings.model_copy(update={"edge_url": edges[0].url}), store)
-        signers = {
-            e.url: factory(settings.model_copy(update={"edge_url": e.url}), store) for e in edges
-        }
+            return for_edge(edges[0].url)
+        signers = {e.url: for_edge(e.url) for e in edges}
     except SigningError as exc:
         raise SettingsError(f"DELIVERY_SIGNER={settings.signer}: {exc}") from None
     return RoutedSigner(signers, edges, edge_up)

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 from cachetools import LRUCache
 
+from common.http_plan import Plan
 from edge.cache.entry import ObjectMeta
-from edge.http import base_headers, representation
+from edge.http import base_headers, header_lines, representation
+
+HEADS_MAX = 64  # serialised heads remembered per object (as many as its plans)
 
 
 class CachedObject:
     """One object held in memory with what a hit needs ready-made."""
 
-    __slots__ = ("meta", "data", "view", "headers", "rep", "last_touch")
+    __slots__ = ("meta", "data", "view", "headers", "rep", "last_touch", "_heads")
 
     def __init__(self, meta: ObjectMeta, data: bytes) -> None:
         if len(data) != meta.size:
@@ -30,6 +33,24 @@ class CachedObject:
         self.rep = representation(meta)  # validators and the plans of recent ranges
         # When this process last refreshed the disk entry's mtime (the shared LRU clock).
         self.last_touch = 0.0
+        # id(plan) -> (plan, header bytes): the plan is kept so a reused id cannot match.
+        self._heads: dict[int, tuple[Plan, bytes | None]] = {}
+
+    def head_lines(self, plan: Plan) -> bytes | None:
+        """This object's headers and ``plan``'s as bytes for the socket (see
+        :mod:`edge.server`), built once per plan the representation hands out; None when
+        one of them could not be sent (the ASGI path then answers as uvicorn does)."""
+        got = self._heads.get(id(plan))
+        if got is not None and got[0] is plan:
+            return got[1]
+        try:
+            lines: bytes | None = header_lines((*self.headers, *plan.headers))
+        except ValueError:
+            lines = None
+        if len(self._heads) >= HEADS_MAX:
+            self._heads.clear()
+        self._heads[id(plan)] = (plan, lines)
+        return lines
 
 
 class MemoryCache(LRUCache):

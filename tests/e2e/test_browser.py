@@ -7,7 +7,6 @@ conditions are polled with ``page.evaluate`` rather than ``wait_for_function``
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 import uuid
@@ -23,7 +22,6 @@ from tests.e2e.stack import Stack
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow  # end-to-end: left out by `make test-fast`
-DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "player.png"
 AUDIO = "document.getElementById('audio')"
 
 
@@ -271,10 +269,7 @@ def test_premium_user_playlists_friends_and_errors(stack: Stack, page, tmp_path)
     shot = tmp_path / "player.png"
     page.screenshot(path=str(shot))
     print(f"[e2e] player screenshot: {shot}")
-    # docs/player.png is committed: only (re)written when missing or asked for, so a
-    # test run does not dirty the tree with a new timestamp in the picture.
-    if not DOCS_SCREENSHOT.exists() or os.environ.get("E2E_UPDATE_SCREENSHOT") == "1":
-        save_small_png(shot, DOCS_SCREENSHOT)
+    # The pictures in docs/ are test_browser_player.py's (both sizes, the library shown).
     assert not watch.problems, watch.problems
 
 

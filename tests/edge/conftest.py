@@ -1,9 +1,13 @@
 """Fixtures for the edge: keys, a LocalStore with random objects, settings, in-process clients.
 
-In-process tests drive the real :class:`edge.app.EdgeApp` through
-``httpx.ASGITransport``; the upstream is either the store itself (``file://``)
-or an ``httpx.MockTransport`` that injects faults. Tests against real
-processes live in ``test_processes.py``.
+In-process tests drive the real :class:`edge.app.EdgeApp` through :func:`serving`,
+which every async test of a module using it runs twice (``pytest_generate_tests``):
+``[asgi]`` through ``httpx.ASGITransport``, and ``[socket]`` through uvicorn on a
+loopback port with the options ``edge serve`` uses (:func:`edge.server.serve_options`:
+the bounded protocol that answers memory hits below ASGI), so each behaviour is
+checked on both ways a response can be made. The upstream is either the store
+itself (``file://``) or an ``httpx.MockTransport`` that injects faults. Tests
+against real processes live in ``test_processes.py``.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -100,12 +104,85 @@ def url(sign) -> Callable[..., str]:
     return build
 
 
+SERVING_WAYS = ("asgi", "socket")
+# The way of the running test (tests run one at a time; a global also reaches the
+# async fixtures, which anyio runs in a context of their own).
+_serving_way = {"way": "asgi"}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # Every async test of a module that serves an app through serving(), both ways.
+    if "serving_way" in metafunc.fixturenames and (
+        getattr(metafunc.module, "serving", None) is serving
+        and metafunc.definition.get_closest_marker("anyio") is not None
+    ):
+        metafunc.parametrize("serving_way", SERVING_WAYS, indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def serving_way(request) -> Iterator[str]:
+    """How :func:`serving` serves the app in this test (``asgi`` unless parametrized)."""
+    way = _serving_way["way"] = getattr(request, "param", "asgi")
+    yield way
+    _serving_way["way"] = "asgi"
+
+
 @contextlib.asynccontextmanager
-async def serving(app: EdgeApp) -> AsyncIterator[httpx.AsyncClient]:
+async def serving(app: EdgeApp, way: str | None = None) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of ``app`` (started and shut down around it): through ASGI in-process, or
+    over a loopback socket to uvicorn serving it as ``edge serve`` does."""
     async with app.running():
+        if (way or _serving_way["way"]) == "socket":
+            # As over ASGI: no pool bound (tests hold hundreds of requests open at once)
+            # and no client timeout (a test's own waits bound it).
+            limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+            async with (
+                uvicorn_serving(app) as base_url,
+                httpx.AsyncClient(base_url=base_url, limits=limits, timeout=None) as client,
+            ):
+                yield client
+            return
         transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
         async with httpx.AsyncClient(transport=transport, base_url="http://edge") as client:
             yield client
+
+
+def cut_short() -> type[BaseException]:
+    """What a client of :func:`serving` sees when the edge cuts a response short
+    (:mod:`edge.fill`): the app's ResponseAborted through ASGI; over a socket, a body
+    that ends before its Content-Length."""
+    from edge.errors import ResponseAborted
+
+    return ResponseAborted if _serving_way["way"] == "asgi" else httpx.RemoteProtocolError
+
+
+@contextlib.asynccontextmanager
+async def uvicorn_serving(app: EdgeApp) -> AsyncIterator[str]:
+    """``app`` (already started) behind uvicorn in this event loop, on a free loopback port,
+    with ``edge serve``'s options; yields the base URL."""
+    import asyncio
+    import socket
+
+    import uvicorn
+
+    from edge.server import serve_options
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    options = {**serve_options(app.settings), "log_level": "warning"}
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", **options))
+    task = asyncio.ensure_future(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            if task.done():
+                task.result()  # start-up failed: raise why
+                raise RuntimeError("uvicorn stopped before it started")
+            await asyncio.sleep(0.01)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
 
 
 @pytest.fixture

@@ -156,13 +156,15 @@ async def test_hs256_with_a_wrong_secret_is_refused(client):
     assert await refused(client, f"{PATH}?token={token}") == "token_bad_signature"
 
 
-async def test_pull_token_bearer(client):
+async def test_pull_token_bearer(client, serving_way):
     ok = await client.get(PATH, headers={"authorization": f"Bearer {PULL_TOKEN}"})
     assert ok.status_code == 200
     assert ok.headers["cache-control"] == "public, max-age=31536000, immutable"
     code = await refused(client, PATH, headers={"authorization": "Bearer wrong"})
     assert code == "pull_token_invalid"
-    for value in (f"bearer  {PULL_TOKEN}", f"BEARER {PULL_TOKEN} "):
+    # httpx refuses to send a header value ending in a space over a socket.
+    trailing = [f"BEARER {PULL_TOKEN} "] if serving_way == "asgi" else []
+    for value in (f"bearer  {PULL_TOKEN}", *trailing):
         assert (await client.get(PATH, headers={"authorization": value})).status_code == 200
     for value in (f"Bearer {PULL_TOKEN} x", f"Basic {PULL_TOKEN}", "Bearer"):
         code = await refused(client, PATH, headers={"authorization": value})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from edge.app import query_token
@@ -88,3 +90,28 @@ def test_default_etag():
 )
 def test_query_token(query, token):
     assert query_token(query) == token
+
+
+def test_remembered_tokens_keep_their_expiry_path_and_address_checks(ed_key):
+    from common.signing_keys import verification_key_for
+    from edge.token import (
+        TokenIpMismatch,
+        TokenPathMismatch,
+        TokenVerifier,
+        sign_stream_token,
+    )
+
+    verifier = TokenVerifier([verification_key_for(ed_key)], cache_ttl_s=30)
+    path = "/tracks/t1/0123456789abcdef/160.ogg"
+    t = int(time.time())  # PyJWT checks exp against the real clock
+    token = sign_stream_token(path, key=ed_key, ttl_s=10, sub="u", ip="10.0.0.1", now=t)
+    assert verifier.remembered(token, path, "10.0.0.1", t + 1) is None  # never verified
+    assert verifier.remembered(None, path, "10.0.0.1", t + 1) is None
+    verifier.verify(token, path, "10.0.0.1", t + 1)
+    assert verifier.remembered(token, path, "10.0.0.1", t + 5).exp == t + 10
+    with pytest.raises(TokenPathMismatch):
+        verifier.remembered(token, "/tracks/t1/0123456789abcdef/96.ogg", "10.0.0.1", t + 5)
+    with pytest.raises(TokenIpMismatch):
+        verifier.remembered(token, path, "10.0.0.2", t + 5)
+    # Past exp the memo is not trusted: verify() decides (token_expired).
+    assert verifier.remembered(token, path, "10.0.0.1", t + 10) is None

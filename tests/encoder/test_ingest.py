@@ -28,8 +28,9 @@ def _assert_published(store, result, tmp_path, bitrates=(96, 160, 320)):
     latest = Latest.from_json(store.get_bytes(latest_key(result.track_id)))
     assert latest.version == result.version
     stored = store.list(f"tracks/{result.track_id}/{result.version}/")
+    art = [image.key for image in manifest.art.images()] if manifest.art else []
     assert stored == sorted(
-        [r.key for r in manifest.renditions] + [manifest_key(result.track_id, result.version)]
+        [r.key for r in manifest.renditions] + art + [manifest_key(result.track_id, result.version)]
     )
     for rendition in manifest.renditions:
         info = store.stat(rendition.key)

@@ -127,12 +127,12 @@ def test_bundled_ffmpeg_is_the_wheels_binary_without_running_it():
     assert load_settings(ffmpeg=other).ffmpeg_exe == other
 
 
-def test_onepass_is_the_default_and_fanout_is_selectable(monkeypatch):
+def test_fanout_is_the_default_and_onepass_is_selectable(monkeypatch):
     monkeypatch.delenv("ENCODER_ARRANGEMENT", raising=False)
-    assert load_settings().arrangement == "onepass"
-    assert load_settings().engine == "ffmpeg"
-    monkeypatch.setenv("ENCODER_ARRANGEMENT", "fanout")
+    assert load_settings().arrangement == "fanout"
     assert load_settings().engine == "oggenc"
+    monkeypatch.setenv("ENCODER_ARRANGEMENT", "onepass")
+    assert load_settings().engine == "ffmpeg"
     monkeypatch.setenv("ENCODER_ARRANGEMENT", "twopass")
     with pytest.raises(UsageError, match="ENCODER_ARRANGEMENT"):
         load_settings()

@@ -1,18 +1,16 @@
+import os
 import shutil
+import struct
+import threading
 from pathlib import Path
 
 import pytest
 from mutagen.oggvorbis import OggVorbis
 
 from encoder.errors import TranscodeError
+from encoder.fanout import build_fanout_commands, transcode_fanout, wav_header
 from encoder.profile import get_profile
-from encoder.transcode import (
-    build_command,
-    build_fanout_commands,
-    ffmpeg_version,
-    transcode,
-    transcode_fanout,
-)
+from encoder.transcode import build_command, ffmpeg_version, transcode
 
 pytestmark = pytest.mark.slow  # ffmpeg encodes in every test
 
@@ -94,13 +92,22 @@ def test_fanout_decodes_once_and_runs_one_oggenc_per_rung():
     )
     assert decoder.count("-i") == 1 and "file:/in/song.flac" in decoder
     graph = decoder[decoder.index("-af") + 1]
-    assert graph.startswith("aformat=") and "ebur128=peak=true" in graph and "astats=" in graph
-    assert decoder[-3:] == ["-f", "wav", "pipe:1"] and "pcm_f32le" in decoder
+    assert graph.startswith("aformat=") and "ebur128=peak=true" in graph
+    assert "astats" not in graph  # the samples are counted from the PCM's bytes instead
+    assert decoder[-3:] == ["-f", "f32le", "pipe:1"] and "pcm_f32le" in decoder
     assert decoder[decoder.index("-progress") + 1] == "pipe:7"
     assert [e[e.index("-q") + 1] for e in encoders] == ["2", "5", "9"]
     for enc, (rung, path) in zip(encoders, _outputs(profile), strict=True):
         assert enc[0] == "oggenc" and enc[-1] == "-" and enc[enc.index("-o") + 1] == str(path)
         assert enc[enc.index("-s") + 1] == str(rung.bitrate_kbps)  # fixed serial: same bytes
+
+
+def test_the_fanout_wav_header_announces_float_pcm_of_unknown_length():
+    header = wav_header(44100, 2)
+    assert len(header) == 44 and header[:4] == b"RIFF" and header[8:16] == b"WAVEfmt "
+    fmt, channels, rate, byte_rate, block, bits = struct.unpack("<HHIIHH", header[20:36])
+    assert (fmt, channels, rate, byte_rate, block, bits) == (3, 2, 44100, 352800, 8, 32)
+    assert header[36:40] == b"data" and header[40:] == b"\xff\xff\xff\xff"
 
 
 @pytest.fixture
@@ -125,21 +132,28 @@ def test_fanout_writes_every_rung_measures_and_counts(media, ffmpeg_exe, oggenc_
     _assert_six_seconds_in_every_rung(result, seen)
 
 
-def test_fanout_loudness_matches_the_one_pass(media, ffmpeg_exe, oggenc_exe, tmp_path):
+@pytest.mark.parametrize(
+    "name", ["music.flac", "mono.flac", "surround51.flac", "rate48k.flac", "mp3_128.mp3"]
+)
+def test_fanout_loudness_and_samples_match_the_one_pass(
+    media, ffmpeg_exe, oggenc_exe, tmp_path, name
+):
+    """The samples counted from the PCM's bytes are the ones astats counts in the one pass."""
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     rungs = get_profile("quality").rungs[:1]
-    one = transcode(ffmpeg_exe, media["music.flac"], get_profile("quality"), rungs, tmp_path / "a")
+    one = transcode(ffmpeg_exe, media[name], get_profile("quality"), rungs, tmp_path / "a")
     fan = transcode_fanout(
         ffmpeg_exe,
         oggenc_exe,
-        media["music.flac"],
+        media[name],
         get_profile("quality", "oggenc"),
         rungs,
         tmp_path / "b",
     )
     assert fan.loudness == one.loudness
     assert fan.decoded_samples == one.decoded_samples
+    assert fan.timeline_s == pytest.approx(one.timeline_s, abs=0.001)
 
 
 def test_fanout_output_is_byte_for_byte_reproducible(media, ffmpeg_exe, oggenc_exe, tmp_path):
@@ -173,3 +187,57 @@ def test_fanout_without_its_encoder_binary_raises_and_leaves_nothing_running(
         transcode_fanout(
             ffmpeg_exe, "/no/such/oggenc", media["music.wav"], profile, profile.rungs, tmp_path
         )
+
+
+def _children() -> list[int]:
+    """Our live (not yet reaped) child processes, from /proc."""
+    mine = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(
+                line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line
+            )
+        except OSError:
+            continue  # exited meanwhile
+        if fields.get("PPid", "").strip() == str(os.getpid()):
+            mine.append(int(status.parent.name))
+    return mine
+
+
+def _feeders_alive() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.__class__.__name__ == "_Feeder"]
+
+
+def test_fanout_an_encoder_dying_midway_stops_everything(media, ffmpeg_exe, tmp_path):
+    dies = tmp_path / "oggenc"
+    dies.write_text("#!/bin/sh\nhead -c 65536 >/dev/null\necho 'oggenc: disk full' >&2\nexit 3\n")
+    dies.chmod(0o755)
+    profile = get_profile("quality", "oggenc")
+    (tmp_path / "out").mkdir()
+    before = set(_children())
+    with pytest.raises(TranscodeError, match=r"oggenc failed for 96\.ogg \(exit 3\): .*disk full"):
+        transcode_fanout(
+            ffmpeg_exe, str(dies), media["music.wav"], profile, profile.rungs, tmp_path / "out"
+        )
+    assert set(_children()) <= before and not _feeders_alive()
+
+
+def test_fanout_interrupted_leaves_no_process_or_thread_behind(
+    media, ffmpeg_exe, oggenc_exe, tmp_path
+):
+    def interrupt(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    profile = get_profile("quality", "oggenc")
+    before = set(_children())
+    with pytest.raises(KeyboardInterrupt):
+        transcode_fanout(
+            ffmpeg_exe,
+            oggenc_exe,
+            media["music.flac"],
+            profile,
+            profile.rungs,
+            tmp_path,
+            on_progress=interrupt,
+        )
+    assert set(_children()) <= before and not _feeders_alive()

@@ -75,3 +75,35 @@ def test_track_id_bounds():
     for bad in ["", "-a", "a b", "a/b", "a.b", "a" * 65]:
         with pytest.raises(InvalidKey):
             validate_track_id(bad)
+
+
+def test_cover_art_keys_parse_in_full_and_carry_their_content_type():
+    from origin.keys import art_key, content_type_for, cover_key, thumbnail_key
+
+    assert cover_key("t1", V, "image/jpeg") == f"tracks/t1/{V}/cover.jpg"
+    assert cover_key("t1", V, "image/png") == f"tracks/t1/{V}/cover.png"
+    assert thumbnail_key("t1", V) == f"tracks/t1/{V}/cover-300.jpg"
+    for name, ctype in [
+        ("cover.jpg", "image/jpeg"),
+        ("cover.png", "image/png"),
+        ("cover-300.jpg", "image/jpeg"),
+    ]:
+        key = f"tracks/t1/{V}/{name}"
+        assert parse_key(key) == ObjectKey("art", "t1", V, art=name)
+        assert str(parse_key(key)) == key == art_key("t1", V, name)
+        assert content_type_for(key) == ctype
+    assert content_type_for(f"tracks/t1/{V}/96.ogg") == "audio/ogg"
+    for bad in [
+        f"tracks/t1/{V}/cover.gif",
+        f"tracks/t1/{V}/cover.jpg\n",
+        f"tracks/t1/{V}/cover-600.jpg",
+        f"tracks/t1/{V}/Cover.jpg",
+        f"tracks/t1/{V}/../cover.jpg",
+        "tracks/t1/cover.jpg",
+    ]:
+        with pytest.raises(InvalidKey):
+            parse_key(bad)
+    with pytest.raises(InvalidKey):
+        cover_key("t1", V, "image/gif")
+    with pytest.raises(InvalidKey):
+        art_key("t1", V, "cover.webp")

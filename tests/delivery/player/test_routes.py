@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import jwt
 import pytest
 
-from delivery.player.routes import DEMO_USERS, PAGE_CSP
+from delivery.player.routes import ASSETS, DEMO_USERS, PAGE_CSP, STATIC_DIR
 from tests.delivery.conftest import AUDIENCE, ISSUER, client_for
 
 pytestmark = pytest.mark.anyio
@@ -20,11 +22,22 @@ async def test_page_is_served_with_its_content_security_policy(client):
     assert '<script type="module" src="/player/assets/player.js">' in r.text
     assert '<audio id="audio"' in r.text and 'crossorigin="anonymous"' in r.text
     # Plain files, no external URL anywhere (no CDN, no fonts).
-    for name in ("/player", "/player/assets/player.js", "/player/assets/player.css"):
+    for name in ("/player", *(f"/player/assets/{a}" for a in ASSETS if a != "icon.svg")):
         body = (await client.get(name)).text
         assert "https://" not in body and "http://" not in body.replace("http://www.w3.org", ""), (
             name
         )
+
+
+def test_every_module_the_page_imports_is_served():
+    # The modules import each other by relative URL; a file missing from ASSETS would be
+    # a 404 in the browser and a page that never starts.
+    imported = set()
+    for js in STATIC_DIR.glob("*.js"):
+        imported |= set(re.findall(r'from "\./([a-z]+\.js)"', js.read_text()))
+    assert imported, "no relative imports found: the pattern is stale"
+    assert imported | {"player.js"} == {name for name in ASSETS if name.endswith(".js")}
+    assert all((STATIC_DIR / name).is_file() for name in ASSETS)
 
 
 async def test_assets_have_types_and_revalidate_with_etag(client):
@@ -60,6 +73,7 @@ async def test_without_dev_mode_there_are_no_demo_users_and_no_dev_tokens(client
     config = (await client.get("/player/config.json")).json()
     assert config["dev_mode"] is False and config["demo_users"] == []
     assert config["qualities"] == ["auto", "low", "normal", "high"]
+    assert config["library"] is True  # the page shows the library views
     r = await client.post("/v1/dev/token", json={"user_id": "free-user"})
     assert r.status_code == 404
     assert r.json() == {"error": {"status": 404, "code": "not_found", "message": "Not Found"}}
