@@ -75,8 +75,13 @@ def _describe(value: str) -> str:
     return repr(value[:200])
 
 
+def is_track_id(value: str) -> bool:
+    """Whether ``value`` is a well-formed track id (the whole of it)."""
+    return isinstance(value, str) and _TRACK_ID_RE.fullmatch(value) is not None
+
+
 def validate_track_id(track_id: str) -> str:
-    if not isinstance(track_id, str) or not _TRACK_ID_RE.fullmatch(track_id):
+    if not is_track_id(track_id):
         raise InvalidKey(
             f"invalid track id {_describe(str(track_id))}: use 1-64 characters "
             "A-Z a-z 0-9 _ -, starting with a letter or digit"

@@ -23,7 +23,7 @@ from delivery.modules.objects import (
     track_object,
 )
 from delivery.modules.paging import check_limit, check_offset, offset_page
-from delivery.modules.search import TYPES
+from delivery.modules.search import TYPES, with_id_match
 from delivery.modules.search_query import parse_query
 from delivery.services import ServicesDep, current_user
 
@@ -76,6 +76,8 @@ def search(
         rows, total = s.modules.search.search(
             query, kind, limit=limit, offset=offset, expanded=True
         )
+        if kind == "track" and offset == 0:
+            rows, total = with_id_match(rows, total, s.modules.search.track_by_id(q or ""), limit)
         page = offset_page(
             request,
             [_item(base, kind, r) for r in rows],

@@ -77,6 +77,7 @@ from delivery.modules.search_text import (
     typo_cost,
 )
 from delivery.settings import DeliverySettings
+from origin.keys import is_track_id
 
 TYPES = ("track", "artist", "album", "playlist")
 
@@ -245,6 +246,17 @@ class SearchService:
             if not expanded:
                 query = self._expand(tx, query)
             return self._search(tx, query, spec, limit, offset)
+
+    def track_by_id(self, text: str) -> dict[str, Any] | None:
+        """The track whose id is exactly ``text`` (ids are what ``make run``, the encoder
+        and share links print, so people paste them into the search box), or None."""
+        text = text.strip()
+        if not is_track_id(text):
+            return None
+        with self.db.transaction(write=False) as tx:
+            return tx.fetchone(
+                f"SELECT {_TRACK_COLS} FROM tracks x WHERE x.track_id = :id", {"id": text}
+            )
 
     # -- typo tolerance ---------------------------------------------------------------
 
@@ -975,3 +987,14 @@ class _Sql:
             if f is not None and f.key and key:
                 parts.append(self._key_value(f, [(key, 1.0)]))
         return " + ".join(parts)
+
+
+def with_id_match(
+    rows: list[dict[str, Any]], total: int, hit: dict[str, Any] | None, limit: int
+) -> tuple[list[dict[str, Any]], int]:
+    """A first page of track results with the track named by its id first (once): the
+    surest evidence there is. ``total`` counts it when the text search did not find it."""
+    if hit is None:
+        return rows, total
+    others = [r for r in rows if r["track_id"] != hit["track_id"]]
+    return [hit, *others][:limit], total + (len(others) == len(rows))

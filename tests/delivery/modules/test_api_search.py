@@ -209,6 +209,22 @@ async def test_star_lists_everything_most_played_first(api, auth, modules, tok):
     assert plays == sorted(plays, reverse=True)
 
 
+async def test_a_track_id_finds_its_track_first(api, auth, modules, tok):
+    """Ids are what make run, the encoder and links print: pasting one finds that track,
+    first, once, whether or not its words also match other tracks."""
+    track_id = f"demo-{tok}"
+    index(modules, track_id, "Quiet Morning")
+    index(modules, f"other-{tok}", f"demo {tok}")  # the id's words, as a title
+    page = (await search(api, auth, f" {track_id} "))["tracks"]
+    assert ids(page)[0] == track_id and ids(page).count(track_id) == 1
+    assert f"other-{tok}" in ids(page) and page["total"] == len(page["items"]) == 2
+    assert ids((await search(api, auth, track_id, limit=1))["tracks"]) == [track_id]
+    # Not a page's worth later, and not for a near miss or an unknown id.
+    assert track_id not in ids((await search(api, auth, track_id, offset=1))["tracks"])
+    assert track_id not in ids((await search(api, auth, f"{track_id}x"))["tracks"])
+    assert (await search(api, auth, f"nope-{tok}"))["tracks"]["total"] == 0
+
+
 async def test_names_people_type(api, auth, modules, tok):
     """Punctuation, symbols and unsegmented scripts, end to end (the relevance set has more)."""
     index(modules, f"n1-{tok}", "Thunderstruck", artist=f"AC/DC{tok}")
