@@ -267,8 +267,7 @@ def test_now_playing_bar_drives_the_hidden_audio_at_both_sizes(stack: Stack, pag
 # -- queue, shuffle, repeat ----------------------------------------------------------------
 
 
-def test_queue_add_play_next_reorder_remove_shuffle_and_repeat(stack: Stack, desktop):
-    page = desktop
+def test_queue_add_play_next_reorder_remove_shuffle_and_repeat(stack: Stack, page):
     watch = PageWatch(page)
     sign_in(page, stack, "premium-user")
     order = play_demo_album(page)
@@ -340,8 +339,7 @@ def test_queue_add_play_next_reorder_remove_shuffle_and_repeat(stack: Stack, des
 # -- keyboard and Media Session -----------------------------------------------------------
 
 
-def test_keyboard_shortcuts_and_help(stack: Stack, desktop):
-    page = desktop
+def test_keyboard_shortcuts_and_help(stack: Stack, page):
     watch = PageWatch(page)
     sign_in(page, stack, "premium-user")
     order = play_demo_album(page)
@@ -393,8 +391,7 @@ def test_keyboard_shortcuts_and_help(stack: Stack, desktop):
     assert not watch.problems, watch.problems
 
 
-def test_media_session_metadata_and_actions(stack: Stack, desktop):
-    page = desktop
+def test_media_session_metadata_and_actions(stack: Stack, page):
     watch = PageWatch(page)
     sign_in(page, stack, "premium-user")
     order = play_demo_album(page)
@@ -620,8 +617,7 @@ def test_bitrate_badge_shows_the_real_average_and_a_limiting_source(stack: Stack
     assert not watch.problems, watch.problems
 
 
-def test_adaptive_bitrate_steps_down_on_a_slow_network_and_back_up(stack: Stack, desktop, noise):
-    page = desktop
+def test_adaptive_bitrate_steps_down_on_a_slow_network_and_back_up(stack: Stack, page, noise):
     watch = PageWatch(page)
     track = noise["abr"]
     sign_in(page, stack, "premium-user")
