@@ -8,6 +8,7 @@ answer with. Stable entry points (the Subsonic module calls them)::
     lib.tracks(sort, limit=, offset=)          -> Page of track rows   (TRACK_SORTS)
     lib.recent(limit=, offset=)                 -> Page, newest first (tracks "added")
     lib.track(track_id) / lib.tracks_by_id(ids) -> a row or None / {id: row}
+    lib.albums_by_id(ids) / lib.artists_by_id(ids) -> {id: row}
     lib.artists(sort, limit=, offset=)          -> Page of artist rows  (ARTIST_SORTS)
     lib.artist(artist_id)                       -> an artist row or None
     lib.artist_albums(artist_id)                -> album rows, by year then title
@@ -63,16 +64,16 @@ ARTIST_SORTS: dict[str, str] = {
     "plays": "r.plays DESC, r.sort_name, r.artist_id{C}",
 }
 
-_TRACK_COLS = (
+TRACK_COLS = (
     "t.track_id, t.version, t.title, t.artist, t.artist_id, t.album, t.album_id, "
     "t.album_artist, t.album_artist_id, t.genre, t.year, t.disc_no, t.track_no, "
     "t.duration_ms, t.plays, t.added_at, t.art_key, t.art_thumb_key"
 )
-_ALBUM_COLS = (
+ALBUM_COLS = (
     "a.album_id, a.title, a.artist, a.artist_id, a.year, a.track_count, a.duration_ms, "
     "a.plays, a.added_at, a.genre, a.art_key, a.art_thumb_key"
 )
-_ARTIST_COLS = (
+ARTIST_COLS = (
     "r.artist_id, r.name, r.track_count, r.album_count, r.plays, r.art_key, r.art_thumb_key"
 )
 
@@ -117,7 +118,7 @@ class Library:
     def tracks(self, sort: str = "added", *, limit: int = 20, offset: int = 0) -> Page:
         order = _order(TRACK_SORTS, sort)
         return self._page(
-            f"SELECT {_TRACK_COLS} FROM tracks t ORDER BY {order}",
+            f"SELECT {TRACK_COLS} FROM tracks t ORDER BY {order}",
             "SELECT COUNT(*) AS n FROM tracks",
             {},
             limit,
@@ -130,17 +131,28 @@ class Library:
 
     def track(self, track_id: str) -> Row | None:
         rows = self._all(
-            f"SELECT {_TRACK_COLS} FROM tracks t WHERE t.track_id = :t", {"t": track_id}
+            f"SELECT {TRACK_COLS} FROM tracks t WHERE t.track_id = :t", {"t": track_id}
         )
         return rows[0] if rows else None
 
     def tracks_by_id(self, track_ids: Iterable[str]) -> dict[str, Row]:
-        ids = list(dict.fromkeys(track_ids))
+        return self._by_id("tracks t", "t.track_id", TRACK_COLS, track_ids)
+
+    def albums_by_id(self, album_ids: Iterable[str]) -> dict[str, Row]:
+        return self._by_id("albums a", "a.album_id", ALBUM_COLS, album_ids)
+
+    def artists_by_id(self, artist_ids: Iterable[str]) -> dict[str, Row]:
+        return self._by_id("artists r", "r.artist_id", ARTIST_COLS, artist_ids)
+
+    def _by_id(self, table: str, key: str, cols: str, ids: Iterable[str]) -> dict[str, Row]:
+        """``{id: row}`` of the rows among ``ids`` (unknown ones left out), 500 per query."""
+        wanted = list(dict.fromkeys(ids))
+        name = key.split(".")[1]
         out: dict[str, Row] = {}
-        for i in range(0, len(ids), 500):
-            placeholders, params = in_list(ids[i : i + 500], "t")
-            sql = f"SELECT {_TRACK_COLS} FROM tracks t WHERE t.track_id IN ({placeholders})"
-            out.update((r["track_id"], r) for r in self._all(sql, params))
+        for i in range(0, len(wanted), 500):
+            placeholders, params = in_list(wanted[i : i + 500], "k")
+            sql = f"SELECT {cols} FROM {table} WHERE {key} IN ({placeholders})"
+            out.update((r[name], r) for r in self._all(sql, params))
         return out
 
     # -- artists ---------------------------------------------------------------------
@@ -148,7 +160,7 @@ class Library:
     def artists(self, sort: str = "name", *, limit: int = 20, offset: int = 0) -> Page:
         order = _order(ARTIST_SORTS, sort)
         return self._page(
-            f"SELECT {_ARTIST_COLS} FROM artists r ORDER BY {order}",
+            f"SELECT {ARTIST_COLS} FROM artists r ORDER BY {order}",
             "SELECT COUNT(*) AS n FROM artists",
             {},
             limit,
@@ -157,14 +169,14 @@ class Library:
 
     def artist(self, artist_id: str) -> Row | None:
         rows = self._all(
-            f"SELECT {_ARTIST_COLS} FROM artists r WHERE r.artist_id = :id", {"id": artist_id}
+            f"SELECT {ARTIST_COLS} FROM artists r WHERE r.artist_id = :id", {"id": artist_id}
         )
         return rows[0] if rows else None
 
     def artist_albums(self, artist_id: str, *, limit: int = MAX_ARTIST_ALBUMS) -> list[Row]:
         """Albums the artist performs on or is credited with, oldest first."""
         return self._all(
-            f"SELECT {_ALBUM_COLS} FROM albums a WHERE a.album_id IN ("
+            f"SELECT {ALBUM_COLS} FROM albums a WHERE a.album_id IN ("
             "SELECT t.album_id FROM tracks t WHERE (t.artist_id = :id OR "
             "t.album_artist_id = :id) AND t.album_id <> '') "
             "ORDER BY a.year IS NULL, a.year, a.sort_title, a.album_id{C} LIMIT :limit",
@@ -173,7 +185,7 @@ class Library:
 
     def artist_top_tracks(self, artist_id: str, *, limit: int = 10) -> list[Row]:
         return self._all(
-            f"SELECT {_TRACK_COLS} FROM tracks t "
+            f"SELECT {TRACK_COLS} FROM tracks t "
             "WHERE t.artist_id = :id OR t.album_artist_id = :id "
             f"ORDER BY {TRACK_SORTS['plays']} LIMIT :limit",
             {"id": artist_id, "limit": limit},
@@ -202,7 +214,7 @@ class Library:
             params["y0"], params["y1"] = min(years), max(years)
         clause = f" WHERE {' AND '.join(where)}" if where else ""
         return self._page(
-            f"SELECT {_ALBUM_COLS} FROM albums a{clause} ORDER BY {order}",
+            f"SELECT {ALBUM_COLS} FROM albums a{clause} ORDER BY {order}",
             f"SELECT COUNT(*) AS n FROM albums a{clause}",
             params,
             limit,
@@ -211,14 +223,14 @@ class Library:
 
     def album(self, album_id: str) -> Row | None:
         rows = self._all(
-            f"SELECT {_ALBUM_COLS} FROM albums a WHERE a.album_id = :id", {"id": album_id}
+            f"SELECT {ALBUM_COLS} FROM albums a WHERE a.album_id = :id", {"id": album_id}
         )
         return rows[0] if rows else None
 
     def album_tracks(self, album_id: str) -> list[Row]:
         """The album's tracks in disc/track order (unnumbered ones last, by title)."""
         return self._all(
-            f"SELECT {_TRACK_COLS} FROM tracks t WHERE t.album_id = :id "
+            f"SELECT {TRACK_COLS} FROM tracks t WHERE t.album_id = :id "
             f"ORDER BY {TRACK_ORDER} LIMIT {MAX_ALBUM_TRACKS}",
             {"id": album_id},
         )
@@ -252,7 +264,7 @@ class Library:
         """The genre's tracks (``name`` in any spelling of it), by artist then album."""
         params = {"g": genre_key(name)}
         return self._page(
-            f"SELECT {_TRACK_COLS} FROM tracks t WHERE t.genre_key = :g "
+            f"SELECT {TRACK_COLS} FROM tracks t WHERE t.genre_key = :g "
             f"ORDER BY {TRACK_SORTS['artist']}",
             "SELECT COUNT(*) AS n FROM tracks WHERE genre_key = :g",
             params,

@@ -14,28 +14,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from delivery.db import Database, in_list
-from delivery.modules.library import Library
+from delivery.db import Database
+from delivery.modules.library import ALBUM_COLS, TRACK_COLS, Library
 from delivery.modules.library_tags import genre_key
 from delivery.modules.track_index import bytewise
 
 Row = dict[str, Any]
 MAX_ROWS = 10_000
 MAX_ALBUM_LIST = 500  # getAlbumList2 ``size`` (the spec's own maximum)
-
-# The library's row shapes (delivery.modules.library), for the reads it does not offer.
-_ALBUM_COLS = (
-    "a.album_id, a.title, a.artist, a.artist_id, a.year, a.track_count, a.duration_ms, "
-    "a.plays, a.added_at, a.genre, a.art_key, a.art_thumb_key"
-)
-_TRACK_COLS = (
-    "t.track_id, t.version, t.title, t.artist, t.artist_id, t.album, t.album_id, "
-    "t.album_artist, t.album_artist_id, t.genre, t.year, t.disc_no, t.track_no, "
-    "t.duration_ms, t.plays, t.added_at, t.art_key, t.art_thumb_key"
-)
-_ARTIST_COLS = (
-    "r.artist_id, r.name, r.track_count, r.album_count, r.plays, r.art_key, r.art_thumb_key"
-)
 
 # getAlbumList2 ``type`` -> the library's album sort.
 _LIBRARY_SORTS = {
@@ -64,9 +50,9 @@ _OWN_ORDERS = {
 ALBUM_LIST_TYPES = (*_LIBRARY_SORTS, *_OWN_ORDERS)
 
 
-def _in_order(rows: Sequence[Row], key: str, ids: Sequence[str]) -> list[Row]:
-    by_id = {r[key]: r for r in rows}
-    return [dict(by_id[i]) for i in ids if i in by_id]
+def _in_order(found: dict[str, Row], ids: Sequence[str]) -> list[Row]:
+    """The rows of ``found`` in the order of ``ids`` (unknown ones left out)."""
+    return [dict(found[i]) for i in ids if i in found]
 
 
 class Catalog:
@@ -98,30 +84,17 @@ class Catalog:
 
     def songs(self, track_ids: Sequence[str]) -> list[Row]:
         """The indexed songs among ``track_ids``, in the order given (unknown ones left out)."""
-        found = self.library.tracks_by_id(track_ids) if track_ids else {}
-        return [dict(found[t]) for t in track_ids if t in found]
+        return _in_order(self.library.tracks_by_id(track_ids), track_ids)
 
     def song(self, track_id: str) -> Row | None:
         row = self.library.track(track_id)
         return dict(row) if row is not None else None
 
     def albums_by_id(self, album_ids: Sequence[str]) -> list[Row]:
-        if not album_ids:
-            return []
-        placeholders, params = in_list(sorted(set(album_ids)))
-        rows = self._all(
-            f"SELECT {_ALBUM_COLS} FROM albums a WHERE a.album_id IN ({placeholders})", params
-        )
-        return _in_order(rows, "album_id", album_ids)
+        return _in_order(self.library.albums_by_id(album_ids), album_ids)
 
     def artists_by_id(self, artist_ids: Sequence[str]) -> list[Row]:
-        if not artist_ids:
-            return []
-        placeholders, params = in_list(sorted(set(artist_ids)))
-        rows = self._all(
-            f"SELECT {_ARTIST_COLS} FROM artists r WHERE r.artist_id IN ({placeholders})", params
-        )
-        return _in_order(rows, "artist_id", artist_ids)
+        return _in_order(self.library.artists_by_id(artist_ids), artist_ids)
 
     def album_list(
         self,
@@ -148,7 +121,7 @@ class Catalog:
         params: dict[str, Any] = {"n": size, "o": offset, "u": user_id}
         params["lo"], params["hi"] = sorted((from_year or 0, to_year or 0))
         return self._all(
-            f"SELECT {_ALBUM_COLS} FROM albums a{where} ORDER BY {order} LIMIT :n OFFSET :o",
+            f"SELECT {ALBUM_COLS} FROM albums a{where} ORDER BY {order} LIMIT :n OFFSET :o",
             params,
         )
 
@@ -182,7 +155,7 @@ class Catalog:
             params["y1"] = to_year
         clause = f" WHERE {' AND '.join(where)}" if where else ""
         return self._all(
-            f"SELECT {_TRACK_COLS} FROM tracks t{clause} ORDER BY RANDOM() LIMIT :n", params
+            f"SELECT {TRACK_COLS} FROM tracks t{clause} ORDER BY RANDOM() LIMIT :n", params
         )
 
     def genres(self) -> list[Row]:
