@@ -123,9 +123,12 @@ def test_a_failing_handler_is_retried_then_dead_and_never_blocks_later_events(da
     b.subscribe(t, handler, name=c)
     bad = b.publish(t, {"k": "bad"})
     b.publish(t, {"k": "good"})
-    assert calls == ["bad", "good"]  # the failure did not hold "good" back
+    # The failure did not hold "good" back (on a slow machine the first retry, 10 ms
+    # later, may already have come after it).
+    assert calls[:2] == ["bad", "good"]
     [row] = [r for r in list_failures(database) if r["consumer"] == c]
-    assert (row["event_id"], row["status"], row["attempts"]) == (bad.id, "retrying", 1)
+    assert (row["event_id"], row["status"]) == (bad.id, "retrying")
+    assert row["attempts"] == calls.count("bad") < 3
     assert "index down" in row["error"] and row["topic"] == t
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:

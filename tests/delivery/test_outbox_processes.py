@@ -31,6 +31,7 @@ import pytest
 from origin.keys import latest_key, manifest_key, rendition_key
 from origin.manifest import Latest
 from origin.store import open_store
+from tests.delivery.media import CLIPS, make_clip
 from tests.delivery.modules.support import publish_manifest
 from tests.support.servers import (
     ServerProcess,
@@ -227,6 +228,19 @@ def check_propagation(stack: Stack, label: str) -> None:
     version = publish_full(stack.store, track, "Propagation")
     done = run_part_cli("delivery", ["catalog", "sync"], cwd=stack.tmp_path, env=stack.env)
     assert done.returncode == 0, done.stderr
+    since = time.monotonic()
+    check_fresh_after(stack, path, token, since, lambda b: b.get("version") == version)
+    delays += stack.wait_every_worker(stack.last_event_id("track.published"))
+
+    # 2c. A new version made by the real encoder, `encoder ingest --notify` (to the last host).
+    clip = make_clip(stack.tmp_path / f"{track}.flac", *CLIPS["chirp"])
+    args = ["ingest", str(clip), "--track-id", track, "--replace", "--quiet"]
+    args += ["--store", stack.store.url, "--notify", stack.bases[-1]]
+    admin_token = stack.admin["Authorization"].removeprefix("Bearer ")
+    env = part_env("ENCODER_", ENCODER_NOTIFY_TOKEN=admin_token)
+    done = run_part_cli("encoder", args, cwd=stack.tmp_path, env=env, timeout=180)
+    assert done.returncode == 0 and "warning" not in done.stderr.lower(), done.stderr
+    version = json.loads(done.stdout)["version"]
     since = time.monotonic()
     check_fresh_after(stack, path, token, since, lambda b: b.get("version") == version)
     delays += stack.wait_every_worker(stack.last_event_id("track.published"))

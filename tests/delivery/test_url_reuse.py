@@ -245,6 +245,7 @@ async def test_the_service_reuses_verifiable_urls_for_a_repeat_ask(make_app, aut
         assert claims.exp - time.time() > 900 - 60
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_the_service_can_sign_every_answer(make_app, auth):
     from tests.delivery.conftest import client_for

@@ -104,7 +104,9 @@ def url(sign) -> Callable[..., str]:
     return build
 
 
-SERVING_WAYS = ("asgi", "socket")
+# The socket way pays uvicorn's start and stop (~0.2 s) per test: ``make test`` runs
+# it, the inner loop (``make test-fast``) serves through ASGI only.
+SERVING_WAYS = ("asgi", pytest.param("socket", marks=pytest.mark.slow))
 # The way of the running test (tests run one at a time; a global also reaches the
 # async fixtures, which anyio runs in a context of their own).
 _serving_way = {"way": "asgi"}

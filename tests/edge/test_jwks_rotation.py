@@ -126,6 +126,7 @@ async def test_junk_kids_cannot_make_the_edge_hammer_delivery(jwks_edge, jwks_se
     assert jwks_server.fetches == 1  # the start-up fetch; the limit held every refresh back
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_periodic_refresh_picks_up_a_new_key(jwks_edge, jwks_server):
     rotated = new_key()

@@ -11,6 +11,7 @@ catalog than the baseline's.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from delivery.modules import recommend_eval as ev
 from delivery.modules import recommend_math as rm
@@ -19,6 +20,7 @@ from delivery.settings import DeliverySettings
 HOLDOUT = 5
 
 
+@pytest.mark.slow
 def test_recommendations_beat_the_popularity_baseline_twice_on_planted_taste():
     settings = DeliverySettings()
     exclude = settings.recommend_exclude_min_plays

@@ -184,6 +184,7 @@ def test_pages_past_the_bounded_ones_are_ranked_in_full(services, answered):
     assert _ids(got[0]) == _ids(full.search(query, "track", limit=50, offset=100)[0])
 
 
+@pytest.mark.slow
 def test_relevance_set_ranks_alike_when_bounded(database, answered, monkeypatch):
     """Every query of the relevance set with the bounded path tried whatever the number of
     matches, with a walk of one row (then four): the same top 5 and total as ranking
