@@ -54,6 +54,11 @@ def redis_url():
 
 
 @pytest.fixture
+def anyio_backend():
+    return "asyncio"  # every async test runs on asyncio, as the servers do
+
+
+@pytest.fixture
 def unique_name():
     return f"t{uuid.uuid4().hex[:12]}"
 

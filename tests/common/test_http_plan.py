@@ -280,11 +280,6 @@ PLANNED = ("accept-ranges", "content-length", "content-range", "etag", "last-mod
 SERVERS = ("origin", "edge-memory", "edge-disk", "edge-fill")
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
 def expected_headers(method, status, sent_range, etag) -> dict[str, str]:
     """The planned headers of an answer (what origin and edge must both send)."""
     validators = {"etag": etag, "last-modified": LM}

@@ -16,11 +16,6 @@ from common.request_wrapper import Request, RequestWrapper, sequential_ids
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
 async def app(scope, receive, send) -> None:
     """Answers ``/fail`` with 503 and anything else 200 with 5 bytes, noting the bound id."""
     status = 503 if scope["path"] == "/fail" else 200

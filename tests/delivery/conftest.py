@@ -19,15 +19,11 @@ from delivery.auth import mint_user_token
 from delivery.db import Database, open_database
 from delivery.settings import DeliverySettings
 from edge.token import TokenVerifier
+from origin.store import open_store
 from tests.delivery import media
 
 ISSUER = "audiocdn-test"
 AUDIENCE = "delivery-test"
-
-
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
 
 
 @dataclass(frozen=True)
@@ -59,6 +55,12 @@ def clips(tmp_path_factory) -> dict[str, Path]:
 def _ingest(source: Path, track_id: str, store_url: str, title: str) -> media.Ingested:
     # The remaster deliberately becomes a second version of "sine".
     return media.ingest(source, track_id, store_url, title, replace=True)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """An empty local store for the tests of one module."""
+    return open_store(tmp_path_factory.mktemp("origin").as_uri())
 
 
 @pytest.fixture(scope="session")

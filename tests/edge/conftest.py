@@ -33,11 +33,6 @@ HS_SECRET = "hs-secret-" + "s" * 40
 
 
 @pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
-@pytest.fixture
 def keypair(tmp_path: Path) -> tuple[Path, Path]:
     return ensure_dev_keypair(tmp_path / "keys")
 

@@ -20,6 +20,7 @@ from common.limits import ConnectionLimits
 from edge.app import EdgeApp
 from edge.server import EdgeProtocol, find_edge_app, serve_options
 from tests.edge.conftest import KEY, PULL_TOKEN, access_lines, put_random, serving
+from tests.support.fake_transport import FakeTransport
 
 pytestmark = pytest.mark.anyio
 OTHER = "tracks/t2/0123456789abcdef/96.ogg"
@@ -226,31 +227,6 @@ def test_find_edge_app_looks_under_middleware(make_settings):
 # -- the protocol on a fake transport (no socket, no timing) ---------------------------
 
 
-class FakeTransport:
-    def __init__(self) -> None:
-        self.written: list[bytes] = []
-        self.closed = False
-
-    def write(self, data) -> None:
-        self.written.append(bytes(data))
-
-    def writelines(self, parts) -> None:
-        self.written.append(b"".join(bytes(p) for p in parts))
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def close(self) -> None:
-        self.closed = True
-
-    def get_extra_info(self, name: str, default=None):
-        return {"peername": ("127.0.0.1", 1), "sockname": ("127.0.0.1", 2)}.get(name, default)
-
-    def pause_reading(self) -> None: ...
-
-    def resume_reading(self) -> None: ...
-
-
 def protocol_for(app: EdgeApp, **limits) -> tuple[EdgeProtocol, FakeTransport]:
     import uvicorn
     from uvicorn.server import ServerState
@@ -280,7 +256,7 @@ async def test_keep_alive_after_a_hot_answer_is_bounded_by_the_sweep(store_edge,
     async with warmed(app, target):
         protocol, transport = protocol_for(app, idle_timeout_s=2)
         protocol.data_received(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % target.encode())
-        assert len(transport.written) == 1 and transport.written[0].startswith(b"HTTP/1.1 200 ")
+        assert len(transport.writes) == 1 and transport.writes[0].startswith(b"HTTP/1.1 200 ")
         answered = protocol._idle_since
         assert answered and protocol.timeout_keep_alive_task is None  # no timer per request
         protocol.check_deadlines(answered + 1.5)
@@ -311,7 +287,7 @@ async def test_write_backpressure_hands_requests_to_uvicorns_flow_control(store_
         protocol.resume_writing()
         for _ in range(20):
             await asyncio.sleep(0)
-        assert len(transport.written) >= 2 and transport.written[-1].endswith(data[:10])
+        assert len(transport.writes) >= 2 and transport.writes[-1].endswith(data[:10])
         protocol.connection_lost(None)
 
 
@@ -334,7 +310,7 @@ async def test_oversized_heads_are_still_refused(store_edge, data, url):
         protocol.data_received(
             b"GET %s HTTP/1.1\r\nHost: x\r\nX-Pad: %s\r\n\r\n" % (target.encode(), b"a" * 2000)
         )
-        assert transport.closed and transport.written[0].startswith(b"HTTP/1.1 431 ")
+        assert transport.closed and transport.writes[0].startswith(b"HTTP/1.1 431 ")
         protocol.connection_lost(None)
 
 

@@ -12,11 +12,6 @@ S3 = pytest.param("s3", marks=pytest.mark.slow)
 BACKENDS = ["local", S3, "gcs"]
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
 def make_store(kind: str, request: pytest.FixtureRequest, tmp_path):
     """A fresh, empty store of ``kind`` built from its URL, as a user would."""
     if kind == "local":

@@ -37,11 +37,6 @@ PATH = "/" + KEY
 YEAR = 365 * 86400
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
 def delivery_cli(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess:
     """``python -m delivery ARGS`` with only the given DELIVERY_ variables set."""
     full = part_env(("DELIVERY_", "EDGE_"), **env)

@@ -31,6 +31,7 @@ from common.connections import ConnectionCollector
 from common.limits import ConnectionLimits
 from common.serving import BodyLimit, error_response
 from common.signing_keys import ensure_dev_keypair
+from tests.support.fake_transport import FakeTransport
 from tests.support.servers import VENV_BIN, ServerProcess, on_free_port, part_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -572,28 +573,6 @@ def test_settings_are_validated_and_named(monkeypatch):
 
 
 # -- the protocol on a fake transport ----------------------------------------------------
-
-
-class FakeTransport:
-    def __init__(self) -> None:
-        self.written = b""
-        self.closed = False
-
-    def write(self, data: bytes) -> None:
-        self.written += data
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def close(self) -> None:
-        self.closed = True
-
-    def get_extra_info(self, name: str, default=None):
-        return {"peername": ("127.0.0.1", 1), "sockname": ("127.0.0.1", 2)}.get(name, default)
-
-    def pause_reading(self) -> None: ...
-
-    def resume_reading(self) -> None: ...
 
 
 async def _ok_app(scope, receive, send):

@@ -18,22 +18,11 @@ from fastapi import FastAPI
 from delivery.app import create_app
 from delivery.auth import mint_user_token
 from delivery.settings import DeliverySettings
-from origin.store import open_store
 from tests.delivery.conftest import client_for
 
 ADMIN_TOKEN = secrets.token_urlsafe(24)
 # Small enough to reach in a test; the default (10,000) is checked on its own.
 TEST_PLAYLIST_MAX_ITEMS = 250
-
-
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    return open_store(tmp_path_factory.mktemp("origin").as_uri())
 
 
 @pytest.fixture(scope="session")

@@ -18,18 +18,7 @@ import pytest
 
 from delivery.app import create_app
 from delivery.settings import DeliverySettings
-from origin.store import open_store
 from tests.delivery.conftest import client_for
-
-
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    return open_store(tmp_path_factory.mktemp("origin").as_uri())
 
 
 @pytest.fixture(scope="module")
