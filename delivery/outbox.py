@@ -64,6 +64,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from common.breaker import EngineGuard
 from delivery.db import Database, DatabaseError, Transaction
 from delivery.events import Event, Handler, validate_topic
 
@@ -221,6 +222,11 @@ class OutboxEventBus:
         self._threads: list[threading.Thread] = []
         self._listen_conn: Any = None
         self._redis: Any = None
+        # Redis is only a wake-up: while it is down, commits do not wait on it (one try
+        # every 2 s) and the outage is logged once.
+        self._redis_guard = EngineGuard(
+            "events: redis", "wake-ups by LISTEN/NOTIFY and polling only", log=log
+        )
         self._last_retention = 0.0
 
     # -- the port -------------------------------------------------------------------------
@@ -285,11 +291,13 @@ class OutboxEventBus:
 
     def _committed(self) -> None:
         # This worker reads its own writes: dispatch now, in the committing thread.
-        if self._redis is not None:
+        if self._redis is not None and self._redis_guard.allow():
             try:
                 self._redis.publish(CHANNEL, self.worker_id)
             except Exception as exc:  # Redis is only a wake-up: the poll still finds it
-                log.warning("events: redis publish failed: %s", exc)
+                self._redis_guard.failed(exc)
+            else:
+                self._redis_guard.answered()
         if self._subs:
             self.run_once()
 
@@ -661,6 +669,7 @@ class OutboxEventBus:
             try:
                 pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
                 pubsub.subscribe(CHANNEL)
+                self._redis_guard.answered()
                 while not self._stop.is_set():
                     message = pubsub.get_message(timeout=0.5)
                     if message is not None and message.get("data") != self.worker_id.encode():
@@ -669,8 +678,8 @@ class OutboxEventBus:
             except Exception as exc:
                 if self._stop.is_set():
                     return
-                log.warning("events: redis subscribe: %s; polling meanwhile", exc)
-                self._stop.wait(2.0)
+                self._redis_guard.failed(exc)
+                self._stop.wait(self._redis_guard.retry_s)
 
 
 def list_failures(db: Database, status: str | None = None) -> list[dict[str, Any]]:

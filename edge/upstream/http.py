@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 
+from common.breaker import CircuitBreaker
 from common.logs import request_id_var
-from edge.breaker import CircuitBreaker
 from edge.cache.entry import ObjectMeta
 from edge.errors import (
     CircuitOpen,

@@ -7,7 +7,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from email.utils import format_datetime
 
-from edge.breaker import CircuitBreaker
+from common.breaker import CircuitBreaker
 from edge.cache.entry import ObjectMeta
 from edge.errors import (
     CircuitOpen,

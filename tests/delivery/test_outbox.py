@@ -7,6 +7,7 @@ Topics and consumer names are unique per test: the database is shared by the mod
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -332,3 +333,26 @@ async def test_a_publication_reaches_the_other_workers_caches(two_workers, auth,
             app.state.services.events.run_once()
         for client in (ca, cb):
             assert (await client.get(stream, headers=auth())).json()["version"] == second
+
+
+def test_a_silent_redis_is_logged_once_and_never_holds_commits_or_events(database, caplog):
+    """Redis accepting connections and never answering (a host dropping packets): the
+    events still go through the database, and each commit does not wait on Redis."""
+    import socket
+
+    t, seen = topic(), []
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)  # connections complete in the backlog; nothing reads them
+        b = bus(database, redis_url=f"redis://127.0.0.1:{silent.getsockname()[1]}/0")
+        b.subscribe(t, lambda e: seen.append(e.payload["n"]), name=name())
+        with caplog.at_level(logging.WARNING, logger="delivery.events"):
+            b.start()
+            try:
+                for n in range(5):
+                    b.publish(t, {"n": n})
+            finally:
+                b.stop()
+    assert seen == [0, 1, 2, 3, 4]
+    warnings = [r.getMessage() for r in caplog.records if "redis" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].startswith("events: redis failed"), warnings

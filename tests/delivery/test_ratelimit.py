@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 import pytest
@@ -11,6 +12,7 @@ from delivery.errors import TooManyRequests
 from delivery.ratelimit import (
     DatabaseRateLimiter,
     Gcra,
+    GuardedRateLimiter,
     RateLimitUnavailable,
     RedisRateLimiter,
     refuse_if_limited,
@@ -115,6 +117,56 @@ def test_redis_down_fails_open():
     for _ in range(3):
         refuse_if_limited(limiter, "u", lambda: errors.append(1))
     assert errors == [1, 1, 1]
+
+
+class Counting:
+    """Counts what reaches the engine's limiter; ``target`` can be switched."""
+
+    def __init__(self, target) -> None:
+        self.target, self.gcra, self.calls = target, target.gcra, 0
+
+    def try_acquire(self, key: str) -> float:
+        self.calls += 1
+        return self.target.try_acquire(key)
+
+    def peek(self, key: str) -> float:
+        self.calls += 1
+        return self.target.peek(key)
+
+
+def test_an_unanswering_redis_is_asked_once_per_retry_not_once_per_request(redis_url, caplog):
+    """A Redis that accepts connections and never answers (a host dropping packets):
+    without the guard every request would wait out the 0.5 s timeout."""
+    import socket
+
+    gcra = Gcra(1.0, 1)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)  # connections complete in the backlog; nothing ever reads them
+        port = silent.getsockname()[1]
+        engine = Counting(RedisRateLimiter.from_url(f"redis://127.0.0.1:{port}/0", gcra))
+        clock = FakeClock()
+        limiter = GuardedRateLimiter(engine, "redis", retry_s=2.0, clock=clock)
+        errors: list[int] = []
+        with caplog.at_level(logging.WARNING, logger="delivery.ratelimit"):
+            for _ in range(20):
+                refuse_if_limited(limiter, f"{KEY}-silent", lambda: errors.append(1))
+            assert errors == [1] * 20 and engine.calls == 1  # let through, asked once
+            # Redis is back: the next request after the retry interval asks it again.
+            engine.target = RedisRateLimiter.from_url(
+                redis_url, gcra, prefix=f"t-{uuid.uuid4().hex}:"
+            )
+            refuse_if_limited(limiter, f"{KEY}-silent", lambda: errors.append(1))
+            assert engine.calls == 1  # still within the 2 s
+            clock.now += 2.0
+            refuse_if_limited(limiter, f"{KEY}-silent", lambda: errors.append(1))
+            with pytest.raises(TooManyRequests):  # checked again: the burst of 1 is spent
+                refuse_if_limited(limiter, f"{KEY}-silent", lambda: errors.append(1))
+    assert engine.calls == 3 and len(errors) == 21
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 2, messages
+    assert messages[0].startswith("rate limits: redis failed (redis: Timeout")
+    assert messages[1] == "rate limits: redis answers again"
 
 
 def test_retry_after_is_whole_seconds(database):

@@ -1,4 +1,4 @@
-"""Small pure pieces: breaker, rendezvous hashing, entry header, query parsing."""
+"""Small pure pieces: rendezvous hashing, entry header, query parsing."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import time
 import pytest
 
 from edge.app import query_token
-from edge.breaker import CircuitBreaker
 from edge.cache.entry import HEADER_SIZE, EntryFormatError, ObjectMeta, decode_header, encode_header
 from edge.upstream import default_etag, rendezvous_order
 
@@ -18,35 +17,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-def test_breaker_opens_after_n_failures_and_probes_after_reset():
-    clock = Clock()
-    b = CircuitBreaker(3, 10.0, clock)
-    for _ in range(2):
-        b.failure()
-    assert b.allow() and b.state == "closed"
-    b.failure()
-    assert b.state == "open" and not b.allow() and b.trips == 1
-    clock.now = 9.9
-    assert not b.allow()  # still open until reset_s has passed
-    clock.now = 10.0
-    assert b.allow() and b.state == "half_open"
-    assert not b.allow()  # one probe at a time
-    b.failure()
-    assert b.state == "open" and b.trips == 2
-    clock.now = 20.0
-    assert b.allow()
-    b.success()
-    assert b.state == "closed" and b.failures == 0 and b.allow()
-
-
-def test_breaker_success_resets_the_count():
-    b = CircuitBreaker(2, 1.0, Clock())
-    b.failure()
-    b.success()
-    b.failure()
-    assert b.state == "closed"
 
 
 def test_rendezvous_is_stable_and_moves_little_when_a_target_goes():
