@@ -6,18 +6,11 @@ import logging
 import threading
 
 from common.breaker import CircuitBreaker, EngineGuard
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import FakeClock
 
 
 def test_breaker_opens_after_n_failures_and_probes_after_reset():
-    clock = Clock()
+    clock = FakeClock()
     b = CircuitBreaker(3, 10.0, clock)
     for _ in range(2):
         b.failure()
@@ -38,7 +31,7 @@ def test_breaker_opens_after_n_failures_and_probes_after_reset():
 
 
 def test_breaker_success_resets_the_count():
-    b = CircuitBreaker(2, 1.0, Clock())
+    b = CircuitBreaker(2, 1.0, FakeClock())
     b.failure()
     b.success()
     b.failure()
@@ -46,7 +39,7 @@ def test_breaker_success_resets_the_count():
 
 
 def test_the_guard_logs_an_outage_and_the_recovery_once_each(caplog):
-    clock, log = Clock(), logging.getLogger("test.guard")
+    clock, log = FakeClock(), logging.getLogger("test.guard")
     guard = EngineGuard("redis", "polling only", retry_s=2.0, log=log, clock=clock)
     with caplog.at_level(logging.WARNING, logger="test.guard"):
         assert guard.allow() and not guard.down
@@ -67,7 +60,7 @@ def test_the_guard_logs_an_outage_and_the_recovery_once_each(caplog):
 
 
 def test_the_guard_lets_one_of_many_threads_probe():
-    clock = Clock()
+    clock = FakeClock()
     guard = EngineGuard("db", "-", retry_s=1.0, log=logging.getLogger("test.guard"), clock=clock)
     guard.failed("down")
     clock.now = 1.0

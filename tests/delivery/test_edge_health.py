@@ -8,15 +8,8 @@ import pytest
 
 from delivery.edge_health import EdgeHealth, probe_edge
 from delivery.edge_routing import choose_edge, parse_edges
+from tests.support.clock import FakeClock
 from tests.support.http_stub import QuietHandler, StubServer
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Probes:
@@ -38,7 +31,7 @@ def edges():
 
 
 def test_one_probe_per_edge_and_interval_across_workers(database):
-    clock, probes, three = Clock(), Probes(), edges()
+    clock, probes, three = FakeClock(1_800_000_000.0), Probes(), edges()
     workers = [
         EdgeHealth(database, three, interval_s=2, probe=probes, clock=clock) for _ in range(4)
     ]
@@ -56,7 +49,7 @@ def test_one_probe_per_edge_and_interval_across_workers(database):
 
 
 def test_a_down_edge_is_seen_by_every_worker_and_routed_around(database):
-    clock, three = Clock(), edges()
+    clock, three = FakeClock(1_800_000_000.0), edges()
     gone = three[1].url
     prober = EdgeHealth(database, three, interval_s=2, probe=Probes({gone}), clock=clock)
     reader = EdgeHealth(database, three, interval_s=2, probe=Probes(), clock=clock)

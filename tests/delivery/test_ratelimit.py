@@ -18,17 +18,10 @@ from delivery.ratelimit import (
     refuse_if_limited,
 )
 from tests.delivery.conftest import client_for
+from tests.support.clock import FakeClock
 
 # The database lives as long as the module: every test has keys of its own.
 KEY = uuid.uuid4().hex
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 # -- the decision, pure ------------------------------------------------------------------
@@ -64,7 +57,7 @@ def test_gcra_refuses_bad_numbers():
 
 
 def test_database_limiter_burst_refill_and_users_apart(database):
-    clock = FakeClock()
+    clock = FakeClock(1_800_000_000.0)
     limiter = DatabaseRateLimiter(database, Gcra(2.0, 3), clock=clock)
     assert [limiter.try_acquire(KEY + "a") for _ in range(3)] == [0.0, 0.0, 0.0]
     assert limiter.try_acquire(KEY + "a") == pytest.approx(0.5)
@@ -79,7 +72,7 @@ def test_database_limiter_burst_refill_and_users_apart(database):
 
 def test_two_limiters_on_one_database_share_the_limit(database):
     # Two workers (or hosts) are two limiter objects over one database.
-    clock = FakeClock()
+    clock = FakeClock(1_800_000_000.0)
     first = DatabaseRateLimiter(database, Gcra(1.0, 4), clock=clock)
     second = DatabaseRateLimiter(database, Gcra(1.0, 4), clock=clock)
     allowed = [lim.try_acquire(KEY + "u") == 0.0 for lim in (first, second) * 4]
@@ -145,7 +138,7 @@ def test_an_unanswering_redis_is_asked_once_per_retry_not_once_per_request(redis
         silent.listen(64)  # connections complete in the backlog; nothing ever reads them
         port = silent.getsockname()[1]
         engine = Counting(RedisRateLimiter.from_url(f"redis://127.0.0.1:{port}/0", gcra))
-        clock = FakeClock()
+        clock = FakeClock(1_800_000_000.0)
         limiter = GuardedRateLimiter(engine, "redis", retry_s=2.0, clock=clock)
         errors: list[int] = []
         with caplog.at_level(logging.WARNING, logger="delivery.ratelimit"):
@@ -170,7 +163,7 @@ def test_an_unanswering_redis_is_asked_once_per_retry_not_once_per_request(redis
 
 
 def test_retry_after_is_whole_seconds(database):
-    limiter = DatabaseRateLimiter(database, Gcra(0.25, 1), clock=FakeClock())
+    limiter = DatabaseRateLimiter(database, Gcra(0.25, 1), clock=FakeClock(1_800_000_000.0))
     refuse_if_limited(limiter, KEY + "retry", lambda: None)
     with pytest.raises(TooManyRequests) as err:
         refuse_if_limited(limiter, KEY + "retry", lambda: None)

@@ -23,6 +23,7 @@ from origin.errors import StoreUnavailable
 from origin.local import LocalStore
 from origin.manifest import Latest
 from origin.store import open_store
+from tests.support.clock import FakeClock
 
 pytestmark = pytest.mark.anyio
 
@@ -47,14 +48,6 @@ class CountingStore:
 
     def exists(self, key: str) -> bool:
         return self._inner.exists(key)
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def test_resolves_the_latest_version(media_catalog):

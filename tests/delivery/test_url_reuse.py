@@ -21,6 +21,7 @@ from delivery.signing.port import UrlRequest
 from delivery.signing.routed import RoutedSigner
 from delivery.streams import StreamIssuer
 from origin.manifest import Manifest
+from tests.support.clock import FakeClock
 
 LIFETIME, REUSE = 900, 60
 T0 = 1_800_000_000.25  # a fractional clock: issue times are whole seconds
@@ -67,15 +68,7 @@ class CountingSigner:
         return f"{self.base}/{r.key}?iat={r.issued_at}&exp={r.expires_at}&sub={r.sub}"
 
 
-class Clock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def issuer(clock: Clock, signer, reuse_s: int = REUSE) -> StreamIssuer:
+def issuer(clock: FakeClock, signer, reuse_s: int = REUSE) -> StreamIssuer:
     return StreamIssuer(
         resolver=None,  # sign_answer is given the track
         signer=signer,
@@ -100,7 +93,7 @@ def urls(answer: dict) -> list[str]:
 
 
 def test_a_repeat_ask_within_the_window_gets_the_same_urls_without_signing():
-    clock, inner = Clock(), CountingSigner()
+    clock, inner = FakeClock(T0), CountingSigner()
     streams = issuer(clock, MemoizedSigner(inner, REUSE))
     first = streams.sign_answer(PREMIUM, track(), "auto", "10.0.0.1")
     assert len(inner.signed) == 3
@@ -112,7 +105,7 @@ def test_a_repeat_ask_within_the_window_gets_the_same_urls_without_signing():
 
 
 def test_a_quality_switch_within_the_window_reuses_the_same_urls():
-    clock, inner = Clock(), CountingSigner()
+    clock, inner = FakeClock(T0), CountingSigner()
     streams = issuer(clock, MemoizedSigner(inner, REUSE))
     high = streams.sign_answer(PREMIUM, track(), "high", None)
     clock.now += 10
@@ -124,7 +117,7 @@ def test_a_quality_switch_within_the_window_reuses_the_same_urls():
 
 
 def test_every_url_handed_out_has_more_than_its_lifetime_minus_the_window_left():
-    clock, inner = Clock(), CountingSigner()
+    clock, inner = FakeClock(T0), CountingSigner()
     streams = issuer(clock, MemoizedSigner(inner, REUSE))
     issue_times = set()
     # Every half second across three windows: reused or fresh, never too short-lived.
@@ -143,7 +136,7 @@ def test_every_url_handed_out_has_more_than_its_lifetime_minus_the_window_left()
 
 def test_the_window_is_whole_seconds_of_the_issue_time():
     start = 1_800_000_000
-    clock, inner = Clock(start + 0.99), CountingSigner()  # issued at `start`, 0.99 s ago
+    clock, inner = FakeClock(start + 0.99), CountingSigner()  # issued at `start`, 0.99 s ago
     streams = issuer(clock, MemoizedSigner(inner, REUSE))
     first = streams.sign_answer(PREMIUM, track(), "auto", None)
     clock.now = start + REUSE - 0.01  # still within: left = LIFETIME - REUSE + 0.01
@@ -155,7 +148,7 @@ def test_the_window_is_whole_seconds_of_the_issue_time():
 
 
 def test_other_users_versions_and_addresses_get_their_own_urls():
-    clock, inner = Clock(), CountingSigner()
+    clock, inner = FakeClock(T0), CountingSigner()
     streams = issuer(clock, MemoizedSigner(inner, REUSE))
     alice = streams.sign_answer(PREMIUM, track(), "auto", "10.0.0.1")
     clock.now += 5
@@ -170,7 +163,7 @@ def test_other_users_versions_and_addresses_get_their_own_urls():
 
 
 def test_the_tier_decides_what_is_handed_out_not_what_is_reused():
-    clock, inner = Clock(), CountingSigner()
+    clock, inner = FakeClock(T0), CountingSigner()
     streams = issuer(clock, MemoizedSigner(inner, REUSE))
     free = streams.sign_answer(Principal("dave", "free"), track(), "high", None)
     assert [r["bitrate_kbps"] for r in free["renditions"]] == [96, 160] and free["capped"]
@@ -181,7 +174,7 @@ def test_the_tier_decides_what_is_handed_out_not_what_is_reused():
 
 
 def test_a_clock_stepped_back_never_reuses_a_future_issue_time():
-    clock, inner = Clock(), CountingSigner()
+    clock, inner = FakeClock(T0), CountingSigner()
     streams = issuer(clock, MemoizedSigner(inner, REUSE))
     first = streams.sign_answer(PREMIUM, track(), "auto", None)
     clock.now -= 30
@@ -191,7 +184,7 @@ def test_a_clock_stepped_back_never_reuses_a_future_issue_time():
 
 
 def test_without_reuse_every_answer_is_signed():
-    clock, inner = Clock(), CountingSigner()
+    clock, inner = FakeClock(T0), CountingSigner()
     streams = issuer(clock, inner, reuse_s=0)
     streams.sign_answer(PREMIUM, track(), "auto", None)
     clock.now += 1

@@ -11,14 +11,6 @@ from edge.cache.entry import HEADER_SIZE, EntryFormatError, ObjectMeta, decode_h
 from edge.upstream import default_etag, rendezvous_order
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_rendezvous_is_stable_and_moves_little_when_a_target_goes():
     targets = ["http://a", "http://b", "http://c", "http://d"]
     keys = [f"tracks/t{i}/0123456789abcdef/96.ogg" for i in range(400)]

@@ -8,14 +8,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from delivery.modules.cache import SnapshotCache
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import FakeClock
 
 
 def test_hits_after_a_miss_and_stats():
@@ -41,7 +34,7 @@ def test_uncacheable_results_are_returned_but_not_kept():
 
 
 def test_entries_expire():
-    clock = Clock()
+    clock = FakeClock(100.0)
     cache = SnapshotCache(10, 5, clock=clock)
     n = iter(range(10))
     assert cache.get_or_load("k", lambda: (next(n), True)) == 0
@@ -91,7 +84,7 @@ def test_a_failed_load_reaches_every_waiter_and_is_not_cached():
 
 
 def test_xfetch_refreshes_early_near_expiry_and_serves_the_old_value_meanwhile():
-    clock = Clock()
+    clock = FakeClock(100.0)
     # rng -> 1 - tiny: -ln(tiny) is large, so the refresh fires whenever delta > 0.
     cache = SnapshotCache(10, 10, xfetch_beta=1.0, clock=clock, rng=lambda: 0.999999)
     values = iter(["v1", "v2"])
@@ -109,7 +102,7 @@ def test_xfetch_refreshes_early_near_expiry_and_serves_the_old_value_meanwhile()
 
 
 def test_xfetch_off_never_refreshes_early():
-    clock = Clock()
+    clock = FakeClock(100.0)
     cache = SnapshotCache(10, 10, xfetch_beta=0.0, clock=clock, rng=lambda: 0.999999)
     cache.get_or_load("k", lambda: ("v1", True))
     clock.now += 9.9
