@@ -76,3 +76,18 @@ def test_port_in_use_is_raised_after_the_last_attempt():
 
     with pytest.raises(PortInUse):
         on_free_port(start, attempts=2)
+
+
+def test_servers_started_by_tests_never_see_a_developers_own_settings(monkeypatch):
+    monkeypatch.setenv("DELIVERY_DATABASE_URL", "postgresql://a-developers-own/db")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "/tmp/a-developers-own")
+    monkeypatch.setenv("AUDIOCDN_TEST_UNRELATED", "kept")
+    names = ["DELIVERY_DATABASE_URL", "PROMETHEUS_MULTIPROC_DIR", "AUDIOCDN_TEST_UNRELATED"]
+    names.append("EDGE_GIVEN")
+    show = f"import os; print([os.environ.get(n) for n in {names!r}])"
+    with ServerProcess("env", [sys.executable, "-c", show], env={"EDGE_GIVEN": "yes"}) as proc:
+        wait_for(lambda: proc.proc.poll() is not None, what="the child to exit", timeout=30)
+        assert proc.log().strip() == "[None, None, 'kept', 'yes']"
+    env = servers.part_env("DELIVERY_", DELIVERY_PORT="1")
+    assert "PROMETHEUS_MULTIPROC_DIR" not in env and "DELIVERY_DATABASE_URL" not in env
+    assert env["DELIVERY_PORT"] == "1"

@@ -43,7 +43,6 @@ def start_edge(tmp_path: Path, store, keypair, **extra: str) -> tuple[ServerProc
         EDGE_DEV_MODE="false",
         EDGE_LOG_LEVEL="info",
     )
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # a developer's own must not leak in
     env.update(extra)
     return serve_edge(env, workers=WORKERS)
 

@@ -104,8 +104,27 @@ def _lost_its_port(log: str) -> bool:
     return "address already in use" in text or "errno 98" in text
 
 
+# The settings of our parts, and what serving reads besides them: a developer's own
+# values (a DELIVERY_DATABASE_URL exported in the shell, say) must never reach a server a
+# test starts, which gets exactly what the test gives it on top of the rest of the
+# environment.
+OUR_PREFIXES = ("ORIGIN_", "EDGE_", "DELIVERY_", "ENCODER_", "STACK_")
+OUR_VARIABLES = ("PROMETHEUS_MULTIPROC_DIR", "WEB_CONCURRENCY")
+
+
+def clean_environ() -> dict[str, str]:
+    """This process's environment without our parts' settings (:data:`OUR_PREFIXES`,
+    :data:`OUR_VARIABLES`)."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(OUR_PREFIXES) and k not in OUR_VARIABLES
+    }
+
+
 class ServerProcess:
-    """A child process in its own process group, with its output in a log file."""
+    """A child process in its own process group, with its output in a log file; its
+    environment is :func:`clean_environ` with ``env`` on top."""
 
     def __init__(
         self,
@@ -119,7 +138,7 @@ class ServerProcess:
         self.name = name
         self.log_path = Path(tempfile.mkstemp(prefix=f"{name}-", suffix=".log")[1])
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
-        full_env = {**os.environ, **(env or {})}
+        full_env = {**clean_environ(), **(env or {})}
         self.proc = subprocess.Popen(
             list(argv),
             stdout=self._log,
@@ -361,10 +380,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def part_env(prefixes: str | tuple[str, ...], **settings: str) -> dict[str, str]:
-    """This process's environment less every variable starting with ``prefixes`` (a
-    developer's own ``DELIVERY_...`` must not leak into a test), the repository importable,
-    and ``settings`` on top."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
+    """:func:`clean_environ` less every variable starting with ``prefixes`` as well, the
+    repository importable, and ``settings`` on top."""
+    env = {k: v for k, v in clean_environ().items() if not k.startswith(prefixes)}
     env["PYTHONPATH"] = str(REPO)
     env.update(settings)
     return env
