@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 _REGION_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_")
+MAX_REGION = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,12 +44,17 @@ def parse_edges(text: str) -> tuple[Edge, ...]:
         if not entry:
             continue
         region, sep, url = entry.partition("=")
-        if not sep or "://" in region:
+        if not sep or "://" in region:  # no region: the "=" (if any) is in the URL
             region, url = "", entry
+        elif not region.strip():
+            raise ValueError(f"edge entry {entry[:80]!r}: no region before '='")
         region = region.strip().lower()
         url = url.strip().rstrip("/")
-        if region and not set(region) <= _REGION_CHARS:
-            raise ValueError(f"edge entry {entry[:80]!r}: a region is letters, digits, - and _")
+        if len(region) > MAX_REGION or not set(region) <= _REGION_CHARS:
+            raise ValueError(
+                f"edge entry {entry[:80]!r}: a region is up to {MAX_REGION} letters, "
+                "digits, - and _"
+            )
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"edge entry {entry[:80]!r}: {url!r} is not an http(s) base URL")
@@ -66,7 +72,7 @@ def client_region(headers: Mapping[str, str], header: str) -> str | None:
     if not header:
         return None
     value = headers.get(header, "").strip().lower()
-    if not value or len(value) > 32 or not set(value) <= _REGION_CHARS:
+    if not value or len(value) > MAX_REGION or not set(value) <= _REGION_CHARS:
         return None
     return value
 

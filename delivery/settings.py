@@ -228,7 +228,8 @@ class DeliverySettings(BaseSettings):
     )
     edge_urls: str = Field(
         "",
-        description="several edges instead, `[region=]url,...`: each object is signed for ONE "
+        description="several edges instead, `[region=]url,...` (a region: up to 32 letters, "
+        "digits, `-`, `_`): each object is signed for ONE "
         "edge, by rendezvous hashing over the healthy edges of the client's region (all "
         "healthy edges when the region has none); losing an edge moves only its objects",
     )

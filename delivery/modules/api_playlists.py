@@ -196,7 +196,6 @@ def change_playlist_details(
     s: ServicesDep,
     playlist_id: str,
     body: ChangeDetails,
-    request: Request,
     user: Principal = Depends(current_user),
 ) -> dict[str, Any]:
     snapshot = s.modules.playlists.change_details(
@@ -240,7 +239,6 @@ def get_playlist_items(
 def add_playlist_items(
     s: ServicesDep,
     playlist_id: str,
-    request: Request,
     body: AddItems | None = None,
     uris: str | None = Query(None, description="comma-separated track URIs"),
     position: int | None = Query(None, ge=INT32_MIN, le=INT32_MAX),
@@ -260,7 +258,6 @@ def add_playlist_items(
 def reorder_or_replace_items(
     s: ServicesDep,
     playlist_id: str,
-    request: Request,
     body: ReorderOrReplace | None = None,
     uris: str | None = Query(None, description="comma-separated track URIs (replace)"),
     user: Principal = Depends(current_user),
@@ -296,7 +293,6 @@ def remove_playlist_items(
     s: ServicesDep,
     playlist_id: str,
     body: RemoveItems,
-    request: Request,
     user: Principal = Depends(current_user),
 ) -> dict[str, Any]:
     entries = (body.tracks or []) + (body.items or [])
@@ -318,7 +314,7 @@ def remove_playlist_items(
 
 @router.put("/v1/playlists/{playlist_id}/followers")
 def follow_playlist(
-    s: ServicesDep, playlist_id: str, request: Request, user: Principal = Depends(current_user)
+    s: ServicesDep, playlist_id: str, user: Principal = Depends(current_user)
 ) -> dict[str, Any]:
     s.modules.sharing.follow(playlist_id, user.user_id)
     return {}
@@ -326,7 +322,7 @@ def follow_playlist(
 
 @router.delete("/v1/playlists/{playlist_id}/followers")
 def unfollow_playlist(
-    s: ServicesDep, playlist_id: str, request: Request, user: Principal = Depends(current_user)
+    s: ServicesDep, playlist_id: str, user: Principal = Depends(current_user)
 ) -> dict[str, Any]:
     s.modules.sharing.unfollow(playlist_id, user.user_id)
     return {}
@@ -336,7 +332,6 @@ def unfollow_playlist(
 def playlist_followers_contain(
     s: ServicesDep,
     playlist_id: str,
-    request: Request,
     ids: str | None = None,
     user: Principal = Depends(current_user),
 ) -> list[bool]:
@@ -361,7 +356,6 @@ def list_collaborators(
 def add_collaborators(
     s: ServicesDep,
     playlist_id: str,
-    request: Request,
     ids: str | None = None,
     user: Principal = Depends(current_user),
 ) -> dict[str, Any]:
@@ -374,7 +368,6 @@ def add_collaborators(
 def remove_collaborators(
     s: ServicesDep,
     playlist_id: str,
-    request: Request,
     ids: str | None = None,
     user: Principal = Depends(current_user),
 ) -> dict[str, Any]:

@@ -56,7 +56,6 @@ def _ids_from(ids: str | None, body: dict[str, Any] | None) -> list[str]:
 @router.put("/v1/me/following", status_code=204)
 def follow_users(
     s: ServicesDep,
-    request: Request,
     type: str | None = None,  # noqa: A002
     ids: str | None = None,
     body: dict[str, Any] | None = Body(None),
@@ -70,7 +69,6 @@ def follow_users(
 @router.delete("/v1/me/following", status_code=204)
 def unfollow_users(
     s: ServicesDep,
-    request: Request,
     type: str | None = None,  # noqa: A002
     ids: str | None = None,
     body: dict[str, Any] | None = Body(None),
@@ -84,7 +82,6 @@ def unfollow_users(
 @router.get("/v1/me/following/contains")
 def following_contains(
     s: ServicesDep,
-    request: Request,
     type: str | None = None,  # noqa: A002
     ids: str | None = None,
     user: Principal = Depends(current_user),

@@ -67,6 +67,9 @@ def test_no_healthy_edge_fails_open():
         "e u=http://edge",
         "http://edge?x=1",
         "http://edge,http://edge/",
+        "=http://edge",
+        " =http://edge",
+        f"{'r' * 33}=http://edge",
     ],
 )
 def test_bad_entries_are_refused_by_name(text):
