@@ -90,6 +90,13 @@ def api(stack: Stack, token: str, method: str, path: str, **kw) -> httpx.Respons
     )
 
 
+def record_play(stack: Stack, token: str, track_id: str, ms_played: int) -> None:
+    """A play listened to on another device: straight through the API."""
+    body = {"play_id": uuid.uuid4().hex, "track_id": track_id, "ms_played": ms_played}
+    r = api(stack, token, "POST", "/v1/me/plays", json=body)
+    assert r.status_code == 201, r.text
+
+
 @pytest.fixture
 def page(browser):
     context = browser.new_context(viewport={"width": 1200, "height": 760})
@@ -184,14 +191,7 @@ def test_premium_user_playlists_friends_and_errors(stack: Stack, page, tmp_path)
     watch = PageWatch(page, expected=("status of 400",))
     # free-user listened to Night Drive (on another device: straight through the API).
     free = stack.user_token("free-user")
-    r = api(
-        stack,
-        free,
-        "POST",
-        "/v1/me/plays",
-        json={"play_id": uuid.uuid4().hex, "track_id": "demo-night-drive", "ms_played": 9000},
-    )
-    assert r.status_code == 201, r.text
+    record_play(stack, free, "demo-night-drive", 9000)
 
     sign_in(page, stack, "premium-user")
     assert page.inner_text("#me-tier") == "premium"

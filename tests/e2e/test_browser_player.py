@@ -26,7 +26,15 @@ import imageio_ffmpeg
 import pytest
 
 from tests.e2e.stack import Stack
-from tests.e2e.test_browser import AUDIO, PageWatch, api, save_small_png, sign_in, wait_js
+from tests.e2e.test_browser import (
+    AUDIO,
+    PageWatch,
+    api,
+    record_play,
+    save_small_png,
+    sign_in,
+    wait_js,
+)
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow  # end-to-end: left out by `make test-fast`
@@ -483,14 +491,7 @@ def test_queue_track_and_position_survive_a_reload(stack: Stack, page):
 def test_recently_played_view(stack: Stack, page):
     watch = PageWatch(page)
     token = stack.user_token("free-user")
-    r = api(
-        stack,
-        token,
-        "POST",
-        "/v1/me/plays",
-        json={"play_id": uuid.uuid4().hex, "track_id": "demo-cafe", "ms_played": 9000},
-    )
-    assert r.status_code == 201, r.text
+    record_play(stack, token, "demo-cafe", 9000)
     sign_in(page, stack, "free-user")
     page.click("#nav a[data-view='recent']")
     page.wait_for_selector("#recent li[data-track-id='demo-cafe']")
@@ -549,14 +550,7 @@ def test_playlist_rename_visibility_collaborators_delete_and_play_counts(stack: 
     wait_for(lambda: not server()["public"] and not server()["collaborative"], what="private")
 
     # Play counts: a play recorded elsewhere shows on the track's rows once counted.
-    r = api(
-        stack,
-        token,
-        "POST",
-        "/v1/me/plays",
-        json={"play_id": uuid.uuid4().hex, "track_id": "demo-sunrise", "ms_played": 15000},
-    )
-    assert r.status_code == 201, r.text
+    record_play(stack, token, "demo-sunrise", 15000)
 
     def counted() -> int:
         hits = api(stack, token, "GET", "/v1/search", params={"q": "sunrise", "type": "track"})
